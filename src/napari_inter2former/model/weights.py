@@ -1,0 +1,67 @@
+"""Saving and loading weights as safetensors, with the config in the metadata.
+
+Never unpickles anything. Every failure (missing file, truncated or corrupt
+file, wrong tensors) raises WeightsError with the path and the reason.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .config import Inter2FormerConfig
+from .inter2former import Inter2Former
+
+
+class WeightsError(RuntimeError):
+    """A weights file is missing, unreadable or does not fit the model."""
+
+
+def save_model(model: Inter2Former, path: str | Path, extra_metadata: dict[str, str] | None = None) -> None:
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    metadata = {"config": model.config.to_json(), **(extra_metadata or {})}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(path), metadata=metadata)
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        return dict(handle.metadata() or {})
+
+
+def load_model(path: str | Path, map_location: str = "cpu") -> Inter2Former:
+    """Build the model described by a weights file and load its tensors (eval mode)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    try:
+        metadata = read_metadata(path)
+        state = load_file(str(path), device=map_location)
+    except (SafetensorError, OSError, ValueError) as err:
+        raise WeightsError(f"weights file {path} is corrupt or truncated: {err}") from err
+    if "config" not in metadata:
+        raise WeightsError(f"weights file {path} has no model config in its metadata")
+    try:
+        config = Inter2FormerConfig.from_json(metadata["config"])
+        model = Inter2Former(config)
+    except (ValueError, TypeError) as err:
+        raise WeightsError(f"weights file {path} has an invalid config: {err}") from err
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        raise WeightsError(
+            f"weights file {path} does not match the model: missing {missing[:5]}, "
+            f"unexpected {unexpected[:5]}, wrong shape {wrong[:5]}"
+        )
+    model.load_state_dict(state)
+    return model.eval()

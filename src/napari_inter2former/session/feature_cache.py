@@ -1,0 +1,125 @@
+"""Lazy, tiled image encoding with a bounded LRU cache.
+
+The image is cut into square tiles on a fixed grid. A tile is encoded only when
+a window needs it, with a halo of context on every side (zeros beyond the image),
+and only its centre is kept. Because tile origins and halo are multiples of the
+encoder's deepest stride, stitched features match encoding the whole image
+(with the same zero context) except for the halo's truncation of the receptive
+field; tests/test_tiling.py measures that difference.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import Callable
+
+import torch
+
+from ..model import ImageFeatures, Inter2Former
+from .image_source import ImageSource
+
+ProgressCallback = Callable[[int, int], None]
+
+
+class TiledFeatureCache:
+    def __init__(self, model: Inter2Former, source: ImageSource, tile_size: int = 512, halo: int = 64,
+                 max_bytes: int = 768 * 2**20):
+        align = model.alignment
+        if tile_size % align or halo % align:
+            raise ValueError(f"tile_size and halo must be multiples of {align}")
+        self.model = model
+        self.source = source
+        self.tile = tile_size
+        self.halo = halo
+        self.max_bytes = max_bytes
+        self.stride = model.config.token_stride
+        self._tiles: OrderedDict[tuple[int, int], tuple[torch.Tensor, ...]] = OrderedDict()
+        self._bytes = 0
+        self.tiles_encoded = 0
+        self.encode_seconds = 0.0
+
+    @property
+    def cached_bytes(self) -> int:
+        return self._bytes
+
+    def _encode_tile(self, ty: int, tx: int) -> tuple[torch.Tensor, ...]:
+        t, h, s = self.tile, self.halo, self.stride
+        y0, x0 = ty * t - h, tx * t - h
+        image = torch.from_numpy(self.source.read(y0, y0 + t + 2 * h, x0, x0 + t + 2 * h))[None]
+        start = time.perf_counter()
+        with torch.inference_mode():
+            feats = self.model.encode(image)
+        self.encode_seconds += time.perf_counter() - start
+        self.tiles_encoded += 1
+        e1, e2, e4 = feats.edges
+        return (
+            feats.tokens[0, :, h // s : (h + t) // s, h // s : (h + t) // s].contiguous(),
+            e1[0, :, h : h + t, h : h + t].contiguous(),
+            e2[0, :, h // 2 : (h + t) // 2, h // 2 : (h + t) // 2].contiguous(),
+            e4[0, :, h // 4 : (h + t) // 4, h // 4 : (h + t) // 4].contiguous(),
+        )
+
+    def _get_tile(self, key: tuple[int, int]) -> tuple[torch.Tensor, ...]:
+        if key in self._tiles:
+            self._tiles.move_to_end(key)
+            return self._tiles[key]
+        parts = self._encode_tile(*key)
+        self._tiles[key] = parts
+        self._bytes += sum(p.numel() * p.element_size() for p in parts)
+        while self._bytes > self.max_bytes and len(self._tiles) > 1:
+            _, old = self._tiles.popitem(last=False)
+            self._bytes -= sum(p.numel() * p.element_size() for p in old)
+        return parts
+
+    def tiles_for(self, y0: int, y1: int, x0: int, x1: int) -> list[tuple[int, int]]:
+        t = self.tile
+        return [(ty, tx) for ty in range(y0 // t, (y1 - 1) // t + 1) for tx in range(x0 // t, (x1 - 1) // t + 1)]
+
+    def missing_tiles(self, y0: int, y1: int, x0: int, x1: int) -> int:
+        return sum(key not in self._tiles for key in self.tiles_for(y0, y1, x0, x1))
+
+    def window(self, y0: int, y1: int, x0: int, x1: int, progress: ProgressCallback | None = None) -> ImageFeatures:
+        """Features of the window [y0, y1) x [x0, x1); bounds must be multiples of the token stride."""
+        s, t = self.stride, self.tile
+        if any(v % s for v in (y0, y1, x0, x1)):
+            raise ValueError(f"window bounds must be multiples of {s}")
+        keys = self.tiles_for(y0, y1, x0, x1)
+        # Encode the missing tiles first so progress reports real work.
+        missing = [k for k in keys if k not in self._tiles]
+        for done, key in enumerate(missing, 1):
+            self._get_tile(key)
+            if progress is not None:
+                progress(done, len(missing))
+        dims = [self.model.config.dim, *self.model.config.edge_channels]
+        factors = [s, 1, 2, 4]
+        # tokens, e1, e2, e4 and their strides
+        outs = [torch.zeros(c, (y1 - y0) // f, (x1 - x0) // f) for c, f in zip(dims, factors)]
+        for key in keys:
+            parts = self._get_tile(key)
+            ty, tx = key
+            ay0, ay1 = max(y0, ty * t), min(y1, (ty + 1) * t)
+            ax0, ax1 = max(x0, tx * t), min(x1, (tx + 1) * t)
+            for i, f in enumerate(factors):
+                outs[i][:, (ay0 - y0) // f : (ay1 - y0) // f, (ax0 - x0) // f : (ax1 - x0) // f] = parts[i][
+                    :, (ay0 - ty * t) // f : (ay1 - ty * t) // f, (ax0 - tx * t) // f : (ax1 - tx * t) // f
+                ]
+        tokens, e1, e2, e4 = outs
+        return ImageFeatures(tokens[None], (e1[None], e2[None], e4[None]))
+
+
+def encode_whole(model: Inter2Former, source: ImageSource, halo: int) -> ImageFeatures:
+    """Reference: encode the whole image at once, with the same zero context of `halo` px."""
+    s, a = model.config.token_stride, model.alignment
+    hp = -(-source.height // a) * a
+    wp = -(-source.width // a) * a
+    image = torch.from_numpy(source.read(-halo, hp + halo, -halo, wp + halo))[None]
+    with torch.inference_mode():
+        feats = model.encode(image)
+    e1, e2, e4 = feats.edges
+    return ImageFeatures(
+        feats.tokens[:, :, halo // s : (halo + hp) // s, halo // s : (halo + wp) // s],
+        (e1[:, :, halo : halo + hp, halo : halo + wp],
+         e2[:, :, halo // 2 : (halo + hp) // 2, halo // 2 : (halo + wp) // 2],
+         e4[:, :, halo // 4 : (halo + hp) // 4, halo // 4 : (halo + wp) // 4]),
+    )

@@ -1,0 +1,121 @@
+"""Read normalised 3-channel regions from a 2-D image that may be lazy (dask, zarr).
+
+Intensities are normalised with percentiles of the whole slice (sampled on big
+images), so every tile is scaled alike and tiles never disagree at seams.
+Channel policy: 1 channel -> grey, 3 (or 4, alpha dropped) -> RGB, other counts
+-> the maximum over individually normalised channels (a fluorescence overlay).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import ImageError
+
+MIN_SIDE = 8
+LOW_PERCENTILE, HIGH_PERCENTILE = 0.5, 99.8
+_DIRECT_STATS_PIXELS = 4_000_000  # below this, sample by striding the whole array
+_PATCH, _PATCH_GRID = 128, 8  # above it: read an 8x8 grid of 128^2 patches only
+
+
+def _is_lazy(array) -> bool:
+    return not isinstance(array, np.ndarray)
+
+
+class ImageSource:
+    """A 2-D (H, W) or (H, W, C) image; `channel_axis` says where channels are if not last."""
+
+    def __init__(self, array, channel_axis: int | None = None):
+        if not hasattr(array, "shape") or not hasattr(array, "dtype"):
+            array = np.asarray(array)
+        ndim = len(array.shape)
+        if ndim == 3 and channel_axis is not None and channel_axis % 3 != 2:
+            if channel_axis % 3 != 0:
+                raise ImageError(f"channel_axis must be first or last of a 3-D image, got {channel_axis}")
+            self._channels_first = True
+        else:
+            self._channels_first = False
+        if ndim not in (2, 3):
+            raise ImageError(
+                f"expected a 2-D image (H, W) or (H, W, C), got {ndim}-D shape {tuple(array.shape)}; "
+                "pass one slice of a volume at a time"
+            )
+        dtype = np.dtype(array.dtype)
+        if dtype.kind not in "uif" and dtype != np.bool_:
+            raise ImageError(f"unsupported image dtype {dtype}: use integer or floating point")
+        self.array = array
+        if ndim == 2:
+            self.height, self.width, self.channels = (*array.shape, 1)
+        elif self._channels_first:
+            self.channels, self.height, self.width = array.shape
+        else:
+            self.height, self.width, self.channels = array.shape
+        if min(self.height, self.width) < MIN_SIDE:
+            raise ImageError(f"image of shape {(self.height, self.width)} is too small: each side needs >= {MIN_SIDE} px")
+        if self.channels < 1:
+            raise ImageError("image has no channels")
+        self.rgb = self.channels in (3, 4)
+        self.low, self.high = self._percentiles()
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.height, self.width
+
+    def _raw(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        """Region as float32 (h, w, C), read only where asked."""
+        if self._channels_first:
+            region = self.array[:, y0:y1, x0:x1]
+        else:
+            region = self.array[y0:y1, x0:x1]
+        region = np.asarray(region.compute() if hasattr(region, "compute") else region, dtype=np.float32)
+        if region.ndim == 2:
+            region = region[..., None]
+        elif self._channels_first:
+            region = np.moveaxis(region, 0, -1)
+        return region
+
+    def _sample(self) -> np.ndarray:
+        h, w = self.height, self.width
+        if h * w <= _DIRECT_STATS_PIXELS and not _is_lazy(self.array):
+            step = max(1, int(np.sqrt(h * w / 1_000_000)))
+            return self._raw(0, h, 0, w)[::step, ::step]
+        if h * w <= _DIRECT_STATS_PIXELS:
+            return self._raw(0, h, 0, w)
+        patches = []
+        for gy in np.linspace(0, max(0, h - _PATCH), _PATCH_GRID).astype(int):
+            for gx in np.linspace(0, max(0, w - _PATCH), _PATCH_GRID).astype(int):
+                patches.append(self._raw(gy, gy + _PATCH, gx, gx + _PATCH).reshape(-1, self.channels))
+        return np.concatenate(patches)[:, None, :]
+
+    def _percentiles(self) -> tuple[np.ndarray, np.ndarray]:
+        sample = self._sample().reshape(-1, self.channels)
+        if not np.isfinite(sample).all():
+            raise ImageError("image contains NaN or infinite values; replace them before segmenting")
+        low = np.percentile(sample, LOW_PERCENTILE, axis=0).astype(np.float32)
+        high = np.percentile(sample, HIGH_PERCENTILE, axis=0).astype(np.float32)
+        flat = high <= low
+        if flat.all():
+            lo, hi = sample.min(axis=0), sample.max(axis=0)
+            if (hi <= lo).all():
+                raise ImageError("image is constant (every pixel has the same value): nothing to segment")
+            low, high = lo.astype(np.float32), hi.astype(np.float32)
+        high = np.where(high > low, high, low + 1.0).astype(np.float32)
+        return low, high
+
+    def read(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        """Normalised float32 (3, y1-y0, x1-x0); zero outside the image."""
+        out = np.zeros((3, y1 - y0, x1 - x0), dtype=np.float32)
+        ry0, ry1 = max(0, y0), min(self.height, y1)
+        rx0, rx1 = max(0, x0), min(self.width, x1)
+        if ry0 >= ry1 or rx0 >= rx1:
+            return out
+        raw = self._raw(ry0, ry1, rx0, rx1)
+        if not np.isfinite(raw).all():
+            raise ImageError(f"image region y {ry0}:{ry1}, x {rx0}:{rx1} contains NaN or infinite values")
+        norm = np.clip((raw - self.low) / (self.high - self.low), 0.0, 1.0)
+        if self.rgb:
+            planes = np.moveaxis(norm[..., :3], -1, 0)
+        else:
+            planes = np.broadcast_to(norm.max(axis=-1), (3, *norm.shape[:2]))
+        out[:, ry0 - y0 : ry1 - y0, rx0 - x0 : rx1 - x0] = planes
+        return out

@@ -1,0 +1,194 @@
+"""Interactive segmentation of one object: clicks in, mask out, with undo.
+
+The session keeps the object's reference map R for its current window. Each
+click paints its disk into R, the model decodes the window from the cached
+tile features, and R absorbs the prediction. If the mask touches an inner
+window edge, the window grows and the same step is re-run, so objects larger
+than the window or crossing tile borders come out whole.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from ..model.reference_map import LIKELY_BG, LIKELY_FG, UNKNOWN, paint_click, update_reference_map
+from .clicks import Click, MaskResult
+from .errors import ClickError
+from .window import Box, mask_touches_edges
+
+if TYPE_CHECKING:
+    from .predictor import Predictor
+
+MAX_GROWS = 4
+
+
+@dataclass
+class _State:
+    clicks: tuple[Click, ...]
+    ref: torch.Tensor | None  # uint8 (h, w) reference map of `window`
+    window: Box | None
+    predicted: bool  # has R absorbed a prediction (or a starting mask)?
+    result: MaskResult | None
+
+
+class ObjectSession:
+    """One object on the predictor's current image. Not thread-safe: one caller at a time."""
+
+    def __init__(self, predictor: "Predictor"):
+        self.predictor = predictor
+        self._state = _State((), None, None, False, None)
+        self._base = self._state  # where a full replay starts: empty, or the seeded mask
+        self._history: list[_State] = []
+
+    # ----- read-only views
+    @property
+    def clicks(self) -> list[Click]:
+        return list(self._state.clicks)
+
+    @property
+    def result(self) -> MaskResult | None:
+        return self._state.result
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._history)
+
+    # ----- editing
+    def add_click(self, y: int, x: int, positive: bool = True, progress=None) -> MaskResult:
+        """Add a click at pixel (y, x) and predict. Raises ClickError outside the image."""
+        height, width = self.predictor.image_shape
+        y, x = int(round(float(y))), int(round(float(x)))
+        if not (0 <= y < height and 0 <= x < width):
+            raise ClickError(f"click ({y}, {x}) is outside the image of shape {(height, width)}")
+        click = Click(y, x, bool(positive))
+        self._history.append(self._state)
+        try:
+            return self._predict(self._state.clicks + (click,), progress)
+        except Exception:
+            self._state = self._history.pop()
+            raise
+
+    def set_clicks(self, clicks: list[Click], progress=None) -> MaskResult | None:
+        """Replay a whole prompt set from scratch (e.g. after a point was moved or deleted)."""
+        start = self._base
+        self._history.append(self._state)
+        self._state = _State((), start.ref, start.window, start.predicted, start.result)
+        try:
+            result = start.result
+            for i in range(len(clicks)):
+                result = self._predict(tuple(clicks[: i + 1]), progress)
+            return result
+        except Exception:
+            self._state = self._history.pop()
+            raise
+
+    def start_from_mask(self, mask: np.ndarray, offset: tuple[int, int] = (0, 0)) -> None:
+        """Seed the object with an existing mask (to edit a label, or carry it to another slice).
+
+        R becomes probably-foreground inside the mask and probably-background around it.
+        """
+        mask = np.asarray(mask, dtype=bool)
+        if mask.ndim != 2:
+            raise ValueError(f"a starting mask must be 2-D, got shape {mask.shape}")
+        height, width = self.predictor.image_shape
+        oy, ox = int(offset[0]), int(offset[1])
+        rows = np.flatnonzero(mask.any(axis=1))
+        if rows.size == 0:
+            raise ValueError("the starting mask is empty")
+        cols = np.flatnonzero(mask.any(axis=0))
+        focus = (oy + rows[0], oy + rows[-1] + 1, ox + cols[0], ox + cols[-1] + 1)
+        window = self.predictor.window_policy.choose(focus, (height, width))
+        y0, y1, x0, x1 = window
+        local = np.zeros((y1 - y0, x1 - x0), dtype=bool)
+        sy0, sy1 = max(y0, oy), min(y1, oy + mask.shape[0], height)
+        sx0, sx1 = max(x0, ox), min(x1, ox + mask.shape[1], width)
+        if sy0 < sy1 and sx0 < sx1:
+            local[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = mask[sy0 - oy : sy1 - oy, sx0 - ox : sx1 - ox]
+        ref = torch.full(local.shape, LIKELY_BG, dtype=torch.uint8)
+        ref[torch.from_numpy(local)] = LIKELY_FG
+        self._history.append(self._state)
+        result = MaskResult(local[: min(y1, height) - y0, : min(x1, width) - x0].copy(), (y0, x0))
+        self._state = self._base = _State((), ref, window, True, result)
+
+    def predict(self, progress=None) -> MaskResult:
+        """Predict from the current prompts alone (e.g. a mask carried from another slice)."""
+        if not self._state.clicks and self._state.ref is None:
+            raise ClickError("nothing to predict from: add a click or start from a mask")
+        self._history.append(self._state)
+        try:
+            return self._predict(self._state.clicks, progress, repaint=False)
+        except Exception:
+            self._state = self._history.pop()
+            raise
+
+    def undo(self) -> MaskResult | None:
+        """Go back one step (click, replay or seed); returns the restored result."""
+        if self._history:
+            self._state = self._history.pop()
+        return self._state.result
+
+    def reset(self) -> None:
+        self._history.clear()
+        self._state = self._base = _State((), None, None, False, None)
+
+    # ----- internals
+    def _focus(self, clicks: tuple[Click, ...]) -> Box:
+        r = self.predictor.model.config.click_radius
+        ys = [c.y for c in clicks]
+        xs = [c.x for c in clicks]
+        box = [min(ys) - r, max(ys) + r + 1, min(xs) - r, max(xs) + r + 1] if clicks else None
+        prev = self._state.result.bbox if self._state.result is not None else None
+        if prev is not None:
+            box = list(prev) if box is None else [min(box[0], prev[0]), max(box[1], prev[1]),
+                                                  min(box[2], prev[2]), max(box[3], prev[3])]
+        if box is None:
+            box = list(self._state.window)
+        return tuple(int(v) for v in box)
+
+    def _ref_for(self, window: Box) -> torch.Tensor:
+        """The object's R re-cut to `window`: new area is unknown before any prediction,
+        probably background after one (the object was not predicted there)."""
+        st = self._state
+        y0, y1, x0, x1 = window
+        fill = LIKELY_BG if st.predicted else UNKNOWN
+        ref = torch.full((y1 - y0, x1 - x0), fill, dtype=torch.uint8)
+        if st.ref is not None and st.window is not None:
+            oy0, oy1, ox0, ox1 = st.window
+            iy0, iy1, ix0, ix1 = max(y0, oy0), min(y1, oy1), max(x0, ox0), min(x1, ox1)
+            if iy0 < iy1 and ix0 < ix1:
+                ref[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0] = st.ref[iy0 - oy0 : iy1 - oy0, ix0 - ox0 : ix1 - ox0]
+        return ref
+
+    def _predict(self, clicks: tuple[Click, ...], progress, repaint: bool = True) -> MaskResult:
+        pred = self.predictor
+        started = time.perf_counter()
+        encode_before, tiles_before = pred.cache.encode_seconds, pred.cache.tiles_encoded
+        hw = pred.image_shape
+        window = pred.window_policy.choose(self._focus(clicks), hw, self._state.window)
+        grows = 0
+        while True:
+            ref = self._ref_for(window)
+            for c in (clicks if repaint else ()):
+                # All clicks are re-painted: a grown window may newly contain part of an old disk.
+                paint_click(ref, c.y - window[0], c.x - window[2], c.positive, pred.model.config.click_radius)
+            fg = pred.decode_window(window, ref, progress)
+            touches = mask_touches_edges(fg, window, hw, pred.window_policy.stride)
+            bigger = pred.window_policy.grow(window, touches, hw) if any(touches) and grows < MAX_GROWS else None
+            if bigger is None:
+                break
+            window, grows = bigger, grows + 1
+        y0, y1, x0, x1 = window
+        mask = fg[: min(y1, hw[0]) - y0, : min(x1, hw[1]) - x0].copy()
+        result = MaskResult(
+            mask, (y0, x0), latency_s=time.perf_counter() - started,
+            encode_s=pred.cache.encode_seconds - encode_before,
+            tiles_encoded=pred.cache.tiles_encoded - tiles_before, window_grows=grows,
+        )
+        new_ref = update_reference_map(ref, torch.from_numpy(fg))
+        self._state = _State(tuple(clicks), new_ref, window, True, result)
+        return result

@@ -1,0 +1,119 @@
+"""The predictor: one model, one current image, tiled feature cache, object sessions.
+
+    predictor = Predictor()                 # shipped weights; Predictor(weights=None) = random init
+    predictor.set_image(image)              # 2-D grey/RGB/multi-channel, numpy or dask/zarr
+    session = predictor.new_session()
+    result = session.add_click(120, 85)     # MaskResult: window mask + offset
+    result = session.add_click(140, 90, positive=False)
+
+numpy in, numpy out; no napari here.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..model import Inter2Former, Inter2FormerConfig, load_model
+from .errors import ClickError
+from .feature_cache import TiledFeatureCache
+from .image_source import ImageSource
+from .object_session import ObjectSession
+from .window import Box, WindowPolicy
+
+DEFAULT_WEIGHTS_NAME = "inter2former_micro.safetensors"
+
+
+def default_weights_path() -> Path:
+    """The weights file shipped inside the package."""
+    return Path(str(resources.files("napari_inter2former") / "weights" / DEFAULT_WEIGHTS_NAME))
+
+
+class Predictor:
+    """Holds the model and the features of the current image.
+
+    weights: "default" (the shipped file), a path, or None for a randomly
+    initialised model (tests, smoke runs). threads: torch intra-op threads
+    (None leaves torch's setting alone).
+    """
+
+    def __init__(self, weights: str | os.PathLike | None = "default", model: Inter2Former | None = None,
+                 tile_size: int = 512, halo: int = 64, cache_bytes: int = 768 * 2**20,
+                 window_policy: WindowPolicy | None = None, threads: int | None = None, seed: int = 0):
+        if threads is not None:
+            torch.set_num_threads(int(threads))
+        if model is None:
+            if weights is None:
+                torch.manual_seed(seed)
+                model = Inter2Former(Inter2FormerConfig())
+            else:
+                model = load_model(default_weights_path() if weights == "default" else Path(weights))
+        self.model = model.eval()
+        self.tile_size, self.halo, self.cache_bytes = tile_size, halo, cache_bytes
+        self.window_policy = window_policy or WindowPolicy(stride=model.config.token_stride)
+        self._source: ImageSource | None = None
+        self._cache: TiledFeatureCache | None = None
+        self.image_key = None
+        # One decode at a time: the widget's worker and a replay must not interleave.
+        self.lock = threading.RLock()
+
+    # ----- image
+    def set_image(self, image, channel_axis: int | None = None, key=None) -> None:
+        """Make `image` current. Cheap: only intensity statistics are computed now;
+        tiles are encoded when a click needs them. Passing the same `key` again keeps the cache."""
+        with self.lock:
+            if key is not None and key == self.image_key and self._source is not None:
+                return
+            source = ImageSource(image, channel_axis=channel_axis)
+            self._source = source
+            self._cache = TiledFeatureCache(self.model, source, self.tile_size, self.halo, self.cache_bytes)
+            self.image_key = key
+
+    @property
+    def has_image(self) -> bool:
+        return self._source is not None
+
+    @property
+    def source(self) -> ImageSource:
+        if self._source is None:
+            raise ClickError("no image set: call set_image() first")
+        return self._source
+
+    @property
+    def cache(self) -> TiledFeatureCache:
+        if self._cache is None:
+            raise ClickError("no image set: call set_image() first")
+        return self._cache
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        return self.source.shape
+
+    def new_session(self) -> ObjectSession:
+        self.source  # raises a clear error when no image is set
+        return ObjectSession(self)
+
+    # ----- decoding
+    def decode_window(self, window: Box, ref: torch.Tensor, progress=None) -> np.ndarray:
+        """Binary prediction (bool, window-sized) for reference map `ref` of `window`."""
+        with self.lock, torch.inference_mode():
+            feats = self.cache.window(*window, progress=progress)
+            out = self.model.decode(feats, ref[None].long(), fast=True)
+            return (out.logits[0, 0] > 0).numpy()
+
+    def segment(self, clicks, image=None) -> np.ndarray:
+        """Convenience: full-size bool mask from a list of (y, x, positive) on a small image."""
+        if image is not None:
+            self.set_image(image)
+        session = self.new_session()
+        result = None
+        for y, x, positive in clicks:
+            result = session.add_click(y, x, positive)
+        if result is None:
+            return np.zeros(self.image_shape, dtype=bool)
+        return result.to_full(self.image_shape)
