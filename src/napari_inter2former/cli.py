@@ -1,0 +1,37 @@
+"""`napari-inter2former` command line: one entry point, one subcommand per tool.
+
+Each tool module exposes `add_arguments(parser)` and `run(args) -> int`; they are
+imported lazily so `--help` stays fast and heavy imports happen only when used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+SUBCOMMANDS = {
+    "evaluate": ("napari_inter2former.evaluation.cli", "run the click-simulation evaluation (NoC/mIoU/SPC)"),
+    "train": ("napari_inter2former.training.cli", "train Inter2Former on folders of images and labels"),
+    "benchmark": ("napari_inter2former.benchmark", "measure encoder/click latency and memory"),
+    "replay": ("napari_inter2former.journal.cli", "rebuild a segmentation from an annotation journal"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="napari-inter2former", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    argv = sys.argv[1:] if argv is None else argv
+    chosen = argv[0] if argv and argv[0] in SUBCOMMANDS else None
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_text)
+        if name == chosen:
+            module = importlib.import_module(module_name)
+            module.add_arguments(p)
+            p.set_defaults(_run=module.run)
+    args = parser.parse_args(argv)
+    return int(args._run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
