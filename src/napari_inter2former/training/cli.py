@@ -1,0 +1,57 @@
+"""`napari-inter2former train`: iterative click training with checkpoints and resume."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .trainer import TrainConfig
+
+    parser.add_argument("--data", nargs="+", default=["../shared/data/train"], help="training folders")
+    parser.add_argument("--val", default="../shared/data/val", help="validation folder ('' to skip)")
+    parser.add_argument("--val-per-image", type=int, default=3)
+    parser.add_argument("--val-limit", type=int, default=None, help="at most this many val images")
+    parser.add_argument("--out", default="runs/default", help="run folder (checkpoints, log)")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    parser.add_argument("--imagenet-init", action="store_true", help="init the encoder from ImageNet Lite0")
+    parser.add_argument("--init-weights", default=None, help="start from a .safetensors model")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    parser.add_argument("--no-progress", action="store_true")
+    for field in dataclasses.fields(TrainConfig):
+        parser.add_argument(f"--{field.name.replace('_', '-')}", type=type(field.default), default=field.default)
+
+
+def run(args) -> int:
+    import tifffile
+    import torch
+
+    from ..model import load_model
+    from .dataset import CropSampler, load_folder
+    from .trainer import TrainConfig, Trainer, build_model
+    from .validation import quick_validate
+
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+    torch.set_num_threads(cfg.threads)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    images = [im for folder in args.data for im in load_folder(folder)]
+    print(f"training on {len(images)} images, {sum(len(i.objects) for i in images)} objects, device {device}, "
+          f"{cfg.threads} threads")
+    sampler = CropSampler(images, crop=cfg.crop, seed=cfg.seed,
+                          subset_weights={"usiigaci": cfg.usiigaci_weight, "dsb": 1 - cfg.usiigaci_weight})
+    model = load_model(args.init_weights).train() if args.init_weights else build_model(args.imagenet_init, cfg.seed)
+    trainer = Trainer(model, sampler, cfg, Path(args.out), device)
+    if args.resume and trainer.resume():
+        print(f"resumed at step {trainer.step}")
+    validate = None
+    if args.val:
+        val_images = load_folder(args.val, limit=args.val_limit)
+        raw = {im.name: tifffile.imread(Path(args.val) / "images" / f"{im.name}.tif") for im in val_images}
+
+        def validate(m):
+            return quick_validate(m.cpu() if device != "cpu" else m, val_images, raw, args.val_per_image)
+
+    trainer.fit(validate, progress=not args.no_progress)
+    return 0

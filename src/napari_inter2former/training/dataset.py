@@ -1,0 +1,136 @@
+"""Training samples: one target object per sample, cropped around it with augmentation.
+
+Images are normalised once with the predictor's own ImageSource (whole-slice
+percentiles), stored as uint8 planes, and cropped on the fly. All labelled
+objects are targets; unlabelled pixels are only "not this object" (Usiigaci
+annotations are not exhaustive), which is all the target mask claims.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tifffile
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+
+from ..session.image_source import ImageSource
+
+MIN_OBJECT_AREA = 16
+
+
+@dataclass
+class LabelledImage:
+    name: str
+    planes: np.ndarray  # uint8 (3, H, W), normalised
+    labels: np.ndarray  # uint16/int32 (H, W)
+    objects: list[tuple[int, tuple[slice, slice]]]  # (id, bbox)
+    colour: bool
+
+    @property
+    def subset(self) -> str:
+        return self.name.split("_")[0]
+
+
+def load_folder(folder: str | Path, limit: int | None = None) -> list[LabelledImage]:
+    """Read `images/*.tif` and `labels/*.tif` of a data folder."""
+    folder = Path(folder)
+    image_dir, label_dir = folder / "images", folder / "labels"
+    if not image_dir.is_dir() or not label_dir.is_dir():
+        raise FileNotFoundError(f"{folder} must contain images/ and labels/ folders")
+    out = []
+    for path in sorted(image_dir.glob("*.tif"))[:limit]:
+        image = tifffile.imread(path)
+        labels = tifffile.imread(label_dir / path.name).astype(np.int32)
+        if labels.shape != image.shape[:2]:
+            raise ValueError(f"{path.name}: label shape {labels.shape} != image shape {image.shape[:2]}")
+        source = ImageSource(image)
+        planes = (source.read(0, source.height, 0, source.width) * 255 + 0.5).astype(np.uint8)
+        boxes = ndimage.find_objects(labels)
+        objects = [
+            (i + 1, box) for i, box in enumerate(boxes)
+            if box is not None and int((labels[box] == i + 1).sum()) >= MIN_OBJECT_AREA
+        ]
+        if objects:
+            out.append(LabelledImage(path.stem, planes, labels, objects, source.rgb))
+    if not out:
+        raise ValueError(f"no labelled images found in {folder}")
+    return out
+
+
+class CropSampler:
+    """Draws (image crop, target mask) pairs around random objects."""
+
+    def __init__(self, images: list[LabelledImage], crop: int = 256, subset_weights: dict[str, float] | None = None,
+                 seed: int = 0):
+        self.images = images
+        self.crop = crop
+        self.rng = np.random.default_rng(seed)
+        subsets = sorted({im.subset for im in images})
+        weights = subset_weights or {}
+        per_subset = {s: weights.get(s, 1.0) for s in subsets}
+        counts = {s: sum(im.subset == s for im in images) for s in subsets}
+        p = np.array([per_subset[im.subset] / counts[im.subset] for im in images])
+        self.p = p / p.sum()
+
+    def _scale_for(self, extent: float) -> float:
+        scale = float(np.exp(self.rng.uniform(np.log(0.6), np.log(1.6))))
+        limit = 0.8 * self.crop
+        if extent * scale > limit:
+            scale = limit / extent * self.rng.uniform(0.6, 1.0)
+        return scale
+
+    def sample(self) -> tuple[torch.Tensor, torch.Tensor]:
+        im = self.images[self.rng.choice(len(self.images), p=self.p)]
+        obj_id, (sy, sx) = im.objects[self.rng.integers(len(im.objects))]
+        extent = max(sy.stop - sy.start, sx.stop - sx.start)
+        scale = self._scale_for(extent)
+        side = self.crop / scale  # crop side in source pixels
+        cy = (sy.start + sy.stop) / 2 + self.rng.uniform(-0.25, 0.25) * side
+        cx = (sx.start + sx.stop) / 2 + self.rng.uniform(-0.25, 0.25) * side
+        y0, x0 = int(round(cy - side / 2)), int(round(cx - side / 2))
+        n = int(round(side))
+        h, w = im.labels.shape
+        ry0, ry1, rx0, rx1 = max(0, y0), min(h, y0 + n), max(0, x0), min(w, x0 + n)
+        planes = np.zeros((3, n, n), np.float32)
+        target = np.zeros((n, n), np.float32)
+        planes[:, ry0 - y0 : ry1 - y0, rx0 - x0 : rx1 - x0] = im.planes[:, ry0:ry1, rx0:rx1] / 255.0
+        target[ry0 - y0 : ry1 - y0, rx0 - x0 : rx1 - x0] = im.labels[ry0:ry1, rx0:rx1] == obj_id
+        image = torch.from_numpy(planes)[None]
+        mask = torch.from_numpy(target)[None, None]
+        if n != self.crop:
+            image = F.interpolate(image, size=(self.crop, self.crop), mode="bilinear", align_corners=False,
+                                  antialias=n > self.crop)
+            mask = F.interpolate(mask, size=(self.crop, self.crop), mode="bilinear", align_corners=False) > 0.5
+        image, mask = self._geometry(image[0], mask[0, 0].float())
+        return self._intensity(image, im.colour), mask
+
+    def _geometry(self, image: torch.Tensor, mask: torch.Tensor):
+        k = int(self.rng.integers(4))
+        image, mask = torch.rot90(image, k, (1, 2)), torch.rot90(mask, k, (0, 1))
+        if self.rng.random() < 0.5:
+            image, mask = image.flip(2), mask.flip(1)
+        return image.contiguous(), mask.contiguous()
+
+    def _intensity(self, image: torch.Tensor, colour: bool) -> torch.Tensor:
+        rng = self.rng
+        if colour and rng.random() < 0.25:  # colour stains also seen as grey
+            image = image.mean(0, keepdim=True).expand(3, -1, -1).clone()
+        elif colour and rng.random() < 0.2:
+            image = image[torch.from_numpy(rng.permutation(3))]
+        if rng.random() < 0.2:  # brightfield-like contrast: dark objects on a bright background
+            image = 1.0 - image
+        image = image.clamp(0, 1) ** float(np.exp(rng.uniform(-0.4, 0.4)))
+        image = image * rng.uniform(0.7, 1.3) + rng.uniform(-0.1, 0.1)
+        if rng.random() < 0.3:
+            image = F.avg_pool2d(image[None], 3, 1, 1, count_include_pad=False)[0]
+        if rng.random() < 0.4:
+            image = image + torch.randn_like(image) * rng.uniform(0.0, 0.08)
+        return image.clamp(0, 1)
+
+    def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        pairs = [self.sample() for _ in range(size)]
+        return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])[:, None].bool()

@@ -1,0 +1,23 @@
+"""Normalised focal loss (RITM / Inter2Former): focal weights rescaled to sum to the pixel count."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def normalized_focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 0.5, gamma: float = 2.0,
+                          eps: float = 1e-8) -> torch.Tensor:
+    """logits, target: (B, 1, H, W). Mean over the batch of per-sample losses."""
+    target = target.float()
+    p = torch.sigmoid(logits)
+    pt = torch.where(target > 0.5, p, 1 - p)
+    alpha_t = torch.where(target > 0.5, alpha, 1 - alpha)
+    beta = (1 - pt) ** gamma
+    dims = (1, 2, 3)
+    count = float(logits[0].numel())
+    # The normaliser is a constant for the gradient, as in RITM.
+    mult = (count / (beta.sum(dim=dims, keepdim=True) + eps)).detach()
+    log_pt = -F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    loss = -alpha_t * beta * mult * log_pt
+    return loss.sum(dim=dims).div(count).mean()
