@@ -1,0 +1,130 @@
+"""Weights files: exact round trip, and a WeightsError with a useful message for every bad file."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from napari_inter2former.model import Inter2Former, Inter2FormerConfig, WeightsError, load_model, save_model
+from napari_inter2former.model.reference_map import initial_reference_map, paint_click
+from napari_inter2former.model.weights import read_metadata
+from napari_inter2former.session import Predictor
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    torch.manual_seed(0)
+    model = Inter2Former().eval()
+    # Non-trivial buffers too: the balance bias is saved with the weights.
+    model.blocks[0].moe.balance_bias.copy_(torch.linspace(-0.01, 0.01, 8))
+    path = tmp_path_factory.mktemp("weights") / "model.safetensors"
+    save_model(model, path, extra_metadata={"note": "test"})
+    return model, path
+
+
+def _state(model):
+    return {k: v.contiguous() for k, v in model.state_dict().items()}
+
+
+def test_round_trip_gives_identical_outputs(saved):
+    model, path = saved
+    loaded = load_model(path)
+    assert not loaded.training
+    assert loaded.config == model.config
+    assert read_metadata(path)["note"] == "test"
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+    image = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    ref = initial_reference_map(64, 64)
+    paint_click(ref, 30, 30, True, 5)
+    with torch.no_grad():
+        a = model.decode(model.encode(image), ref[None].long())
+        b = loaded.decode(loaded.encode(image), ref[None].long())
+    assert torch.equal(a.logits, b.logits)
+
+
+def test_non_default_config_travels_with_the_weights(tmp_path):
+    config = Inter2FormerConfig(dim=32, num_blocks=1, num_experts=2, bsq_bits=4)
+    path = tmp_path / "small.safetensors"
+    save_model(Inter2Former(config), path)
+    assert load_model(path).config == config
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(WeightsError, match="weights file not found: .*nothing.safetensors"):
+        load_model(tmp_path / "nothing.safetensors")
+    with pytest.raises(WeightsError, match="not found"):
+        load_model(tmp_path)  # a directory is not a weights file
+
+
+@pytest.mark.parametrize("keep", [0, 4, 100, "half", "minus_one"])
+def test_truncated_file(saved, tmp_path, keep):
+    _, path = saved
+    data = path.read_bytes()
+    cut = {"half": len(data) // 2, "minus_one": len(data) - 1}.get(keep, keep)
+    bad = tmp_path / "cut.safetensors"
+    bad.write_bytes(data[:cut])
+    with pytest.raises(WeightsError, match=r"cut\.safetensors is corrupt or truncated"):
+        load_model(bad)
+
+
+@pytest.mark.parametrize("payload", [b"not a weights file at all\n" * 20, bytes(range(256)) * 8])
+def test_garbage_file(tmp_path, payload):
+    bad = tmp_path / "garbage.safetensors"
+    bad.write_bytes(payload)
+    with pytest.raises(WeightsError, match="corrupt or truncated"):
+        load_model(bad)
+
+
+def test_wrong_shape_tensor(saved, tmp_path):
+    model, _ = saved
+    state = _state(model)
+    state["blocks.0.attn.qkv.weight"] = torch.zeros(5, 5)
+    bad = tmp_path / "shape.safetensors"
+    save_file(state, str(bad), metadata={"config": model.config.to_json()})
+    with pytest.raises(WeightsError, match=r"wrong shape \['blocks\.0\.attn\.qkv\.weight'\]"):
+        load_model(bad)
+
+
+def test_config_disagreeing_with_tensors(saved, tmp_path):
+    """Right tensors, but metadata describing a wider model: every shape is wrong."""
+    model, _ = saved
+    bad = tmp_path / "config.safetensors"
+    save_file(_state(model), str(bad), metadata={"config": Inter2FormerConfig(dim=96).to_json()})
+    with pytest.raises(WeightsError, match="does not match the model"):
+        load_model(bad)
+
+
+def test_missing_and_unexpected_tensors(saved, tmp_path):
+    model, _ = saved
+    state = _state(model)
+    del state["out_norm.weight"]
+    state["extra.weight"] = torch.zeros(3)
+    bad = tmp_path / "keys.safetensors"
+    save_file(state, str(bad), metadata={"config": model.config.to_json()})
+    with pytest.raises(WeightsError, match=r"missing \['out_norm\.weight'\], unexpected \['extra\.weight'\]"):
+        load_model(bad)
+
+
+def test_missing_or_invalid_config(saved, tmp_path):
+    model, _ = saved
+    plain = tmp_path / "plain.safetensors"
+    save_file(_state(model), str(plain))
+    with pytest.raises(WeightsError, match="no model config"):
+        load_model(plain)
+    for text, reason in [('{"bogus": 1}', "unknown config keys"), ("{not json", "invalid config"),
+                         ('{"token_stride": 16}', "invalid config")]:
+        bad = tmp_path / "cfg.safetensors"
+        save_file(_state(model), str(bad), metadata={"config": text})
+        with pytest.raises(WeightsError, match=reason):
+            load_model(bad)
+
+
+def test_predictor_surfaces_weights_errors(tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x00" * 3)
+    with pytest.raises(WeightsError, match="corrupt or truncated"):
+        Predictor(weights=bad)
+    with pytest.raises(WeightsError, match="not found"):
+        Predictor(weights=tmp_path / "absent.safetensors")
