@@ -59,13 +59,20 @@ class ObjectSession:
         return bool(self._history)
 
     # ----- editing
-    def add_click(self, y: int, x: int, positive: bool = True, progress=None) -> MaskResult:
-        """Add a click at pixel (y, x) and predict. Raises ClickError outside the image."""
+    def _checked_click(self, y, x, positive) -> Click:
+        """A click rounded to its pixel; ClickError if it is not inside the image."""
         height, width = self.predictor.image_shape
-        y, x = int(round(float(y))), int(round(float(x)))
+        fy, fx = float(y), float(x)
+        if not (np.isfinite(fy) and np.isfinite(fx)):
+            raise ClickError(f"click ({y}, {x}) has a non-finite coordinate")
+        y, x = int(round(fy)), int(round(fx))
         if not (0 <= y < height and 0 <= x < width):
             raise ClickError(f"click ({y}, {x}) is outside the image of shape {(height, width)}")
-        click = Click(y, x, bool(positive))
+        return Click(y, x, bool(positive))
+
+    def add_click(self, y: int, x: int, positive: bool = True, progress=None) -> MaskResult:
+        """Add a click at pixel (y, x) and predict. Raises ClickError outside the image."""
+        click = self._checked_click(y, x, positive)
         self._history.append(self._state)
         try:
             return self._predict(self._state.clicks + (click,), progress)
@@ -75,6 +82,8 @@ class ObjectSession:
 
     def set_clicks(self, clicks: list[Click], progress=None) -> MaskResult | None:
         """Replay a whole prompt set from scratch (e.g. after a point was moved or deleted)."""
+        # Validate before touching the state, as add_click does.
+        clicks = [self._checked_click(c.y, c.x, c.positive) for c in clicks]
         start = self._base
         self._history.append(self._state)
         self._state = _State((), start.ref, start.window, start.predicted, start.result)

@@ -1,0 +1,135 @@
+"""Bad images and clicks give a clear exception type and message, and leave the session usable."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pytest
+import torch
+
+from napari_inter2former.model import Inter2Former
+from napari_inter2former.session import Click, ClickError, ImageError, ImageSource, Predictor, WindowPolicy
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    torch.manual_seed(0)
+    return Predictor(weights=None, model=Inter2Former(), tile_size=64, halo=32,
+                     window_policy=WindowPolicy(min_side=64, max_side=64))
+
+
+def _image(shape=(64, 80)):
+    return np.random.default_rng(0).random(shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("array, message", [
+    (np.zeros(16), r"expected a 2-D image \(H, W\) or \(H, W, C\), got 1-D shape \(16,\)"),
+    (np.zeros((2, 3, 16, 16)), r"got 4-D shape \(2, 3, 16, 16\); pass one slice of a volume"),
+    (np.zeros((0, 0)), r"image of shape \(0, 0\) is too small: each side needs >= 8 px"),
+    (np.ones((1, 1)), r"image of shape \(1, 1\) is too small"),
+    (np.ones((4, 100)), r"image of shape \(4, 100\) is too small"),
+    (np.full((32, 32), 7, np.uint16), "image is constant .*nothing to segment"),
+    (np.ones((32, 32), np.complex64), "unsupported image dtype complex64: use integer or floating point"),
+    (np.full((32, 32), "a"), "unsupported image dtype <U1"),
+    (np.zeros((32, 32, 0)), "image has no channels"),
+])
+def test_bad_image_is_rejected(predictor, array, message):
+    with pytest.raises(ImageError, match=message):
+        predictor.set_image(array)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_values_are_rejected(predictor, bad):
+    image = _image()
+    image[10, 20] = bad
+    with pytest.raises(ImageError, match="image contains NaN or infinite values; replace them"):
+        predictor.set_image(image)
+
+
+def test_non_finite_value_outside_the_sampled_patches_is_caught_on_read():
+    """A big lazy image is only sampled for its statistics; a NaN elsewhere surfaces at the click."""
+    image = np.random.default_rng(1).random((2100, 2100)).astype(np.float32)
+    image[1000, 1000] = np.nan  # between the 8x8 grid of 128 px statistics patches
+    lazy = da.from_array(image, chunks=512)
+    predictor = Predictor(weights=None, model=Inter2Former(), tile_size=64, halo=16,
+                          window_policy=WindowPolicy(min_side=64, max_side=64))
+    predictor.set_image(lazy)
+    session = predictor.new_session()
+    with pytest.raises(ImageError, match=r"region y \d+:\d+, x \d+:\d+ contains NaN or infinite values"):
+        session.add_click(1000, 1000)
+    assert session.result is None and not session.can_undo
+    assert session.add_click(100, 100).mask.shape == (64, 64)  # elsewhere still works
+
+
+def test_channel_axis_in_the_middle_is_rejected():
+    with pytest.raises(ImageError, match="channel_axis must be first or last"):
+        ImageSource(np.zeros((16, 3, 16)), channel_axis=1)
+
+
+def test_bool_image_is_read_as_zero_and_one(predictor):
+    """Accepted by design (ImageSource allows bool): a binary image is a valid picture."""
+    image = np.zeros((48, 48), bool)
+    image[10:30, 12:40] = True
+    predictor.set_image(image)
+    region = predictor.source.read(0, 48, 0, 48)
+    assert region.min() == 0.0 and region.max() == 1.0
+    assert np.array_equal(region[0] > 0.5, image)
+    assert predictor.new_session().add_click(20, 20).mask.dtype == bool
+
+
+def test_failed_set_image_keeps_the_previous_image(predictor):
+    predictor.set_image(_image((40, 56)))
+    with pytest.raises(ImageError):
+        predictor.set_image(np.zeros((3, 3)))
+    assert predictor.image_shape == (40, 56)
+
+
+def test_no_image_set():
+    predictor = Predictor(weights=None, model=Inter2Former())
+    assert not predictor.has_image
+    with pytest.raises(ClickError, match=r"no image set: call set_image\(\) first"):
+        predictor.new_session()
+    with pytest.raises(ClickError, match="no image set"):
+        predictor.image_shape
+    with pytest.raises(ClickError, match="no image set"):
+        predictor.decode_window((0, 8, 0, 8), torch.zeros(8, 8, dtype=torch.uint8))
+
+
+@pytest.mark.parametrize("y, x, message", [
+    (-1, 5, r"click \(-1, 5\) is outside the image of shape \(64, 80\)"),
+    (64, 5, r"click \(64, 5\) is outside the image"),
+    (5, 80, r"click \(5, 80\) is outside the image"),
+    (5, -0.6, r"click \(5, -1\) is outside the image"),  # rounds to the pixel first
+    (np.nan, 3, r"click \(nan, 3\) has a non-finite coordinate"),
+    (3, np.inf, r"click \(3, inf\) has a non-finite coordinate"),
+])
+def test_click_outside_the_image(predictor, y, x, message):
+    predictor.set_image(_image())
+    session = predictor.new_session()
+    with pytest.raises(ClickError, match=message):
+        session.add_click(y, x)
+    with pytest.raises(ClickError, match=message):
+        session.set_clicks([Click(10, 10), Click(y, x)])
+    # Nothing happened: no clicks, no result, nothing to undo.
+    assert session.clicks == [] and session.result is None and not session.can_undo
+
+
+def test_failed_click_leaves_earlier_clicks_alone(predictor):
+    predictor.set_image(_image())
+    session = predictor.new_session()
+    first = session.add_click(30, 30)
+    with pytest.raises(ClickError):
+        session.add_click(100, 100)
+    assert session.clicks == [Click(30, 30, True)] and session.result is first
+
+
+def test_predict_without_prompts_and_bad_seed_masks(predictor):
+    predictor.set_image(_image())
+    session = predictor.new_session()
+    with pytest.raises(ClickError, match="nothing to predict from: add a click or start from a mask"):
+        session.predict()
+    with pytest.raises(ValueError, match="the starting mask is empty"):
+        session.start_from_mask(np.zeros((10, 10), bool))
+    with pytest.raises(ValueError, match=r"a starting mask must be 2-D, got shape \(4, 4, 2\)"):
+        session.start_from_mask(np.ones((4, 4, 2), bool))
+    assert not session.can_undo
