@@ -43,6 +43,7 @@ class TrainConfig:
     checkpoint_every: int = 250
     validate_every: int = 1000
     usiigaci_weight: float = 0.35  # fraction of samples from the (few, large) Usiigaci images
+    frozen_blocks: int = 3  # keep the ImageNet stem and first Lite0 blocks fixed: saves most of the backward cost
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -78,7 +79,9 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         self.device = device
         self.rng = np.random.default_rng(cfg.seed + 1)
-        self.optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.frozen = freeze_early_encoder(model, cfg.frozen_blocks)
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.step = 0
         self.best_score = math.inf
         self.log = open(self.out / "log.jsonl", "a")
@@ -131,6 +134,8 @@ class Trainer:
     def train_step(self) -> dict:
         cfg = self.cfg
         self.model.train()
+        for module in self.frozen:
+            module.eval()  # frozen BatchNorm keeps its ImageNet statistics
         images, targets = self.sampler.batch(cfg.batch)
         images, targets_dev = images.to(self.device), targets.to(self.device)
         for group in self.optimizer.param_groups:
@@ -188,6 +193,18 @@ class Trainer:
                                {"step": str(self.step), "validation": json.dumps(info), "train_config": json.dumps(asdict(self.cfg))})
                 self.save_checkpoint()
         bar.close()
+
+
+def freeze_early_encoder(model: Inter2Former, blocks: int) -> list[torch.nn.Module]:
+    """Stop gradients into the stem and the first `blocks` encoder blocks; returns the frozen modules."""
+    if blocks <= 0:
+        return []
+    enc = model.encoder
+    frozen = [enc._conv_stem, enc._bn0, *enc._blocks[:blocks]]
+    for module in frozen:
+        for p in module.parameters():
+            p.requires_grad_(False)
+    return frozen
 
 
 def build_model(imagenet_init: bool, seed: int = 0) -> Inter2Former:
