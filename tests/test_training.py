@@ -1,0 +1,88 @@
+"""Training smoke test: a few steps on tiny crops lower the loss on the batch they train on."""
+
+from __future__ import annotations
+
+import numpy as np
+import tifffile
+import torch
+
+from napari_inter2former.model.reference_map import initial_reference_map, paint_click
+from napari_inter2former.training.click_simulation import deepest_point, next_click
+from napari_inter2former.training.dataset import CropSampler, load_folder
+from napari_inter2former.training.losses import normalized_focal_loss
+from napari_inter2former.training.trainer import TrainConfig, Trainer, build_model, sample_rounds
+
+
+def _write_folder(root, n_images=2, size=96, seed=0):
+    rng = np.random.default_rng(seed)
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    yy, xx = np.mgrid[:size, :size]
+    for i in range(n_images):
+        labels = np.zeros((size, size), np.uint16)
+        for k in range(1, 4):
+            cy, cx, r = rng.integers(20, size - 20), rng.integers(20, size - 20), rng.integers(7, 12)
+            labels[(yy - cy) ** 2 + (xx - cx) ** 2 <= r * r] = k
+        image = (labels > 0) * 150 + rng.normal(40, 10, labels.shape)
+        tifffile.imwrite(root / "images" / f"syn_{i}.tif", image.clip(0, 255).astype(np.uint8))
+        tifffile.imwrite(root / "labels" / f"syn_{i}.tif", labels)
+
+
+def _fixed_loss(model, images, targets):
+    """Loss with the first click at the deepest point and no extra rounds: deterministic."""
+    model.train()
+    ref = initial_reference_map(*images.shape[-2:], (images.shape[0],))
+    for i in range(images.shape[0]):
+        paint_click(ref[i], *deepest_point(targets[i, 0].numpy()), True, model.config.click_radius)
+    with torch.no_grad():
+        out = model.decode(model.encode(images), ref, fast=False)
+    return float(normalized_focal_loss(out.logits, targets))
+
+
+def test_loss_decreases_on_a_tiny_batch(tmp_path):
+    torch.manual_seed(0)
+    _write_folder(tmp_path)
+    sampler = CropSampler(load_folder(tmp_path), crop=64, seed=0)
+    images, targets = sampler.batch(4)
+    sampler.batch = lambda size: (images, targets)  # train on one fixed batch
+    cfg = TrainConfig(steps=25, batch=4, crop=64, lr=2e-3, warmup=1, max_rounds=1, threads=1, frozen_blocks=0)
+    trainer = Trainer(build_model(imagenet_init=False), sampler, cfg, tmp_path / "run")
+    before = _fixed_loss(trainer.model, images, targets)
+    for _ in range(cfg.steps):
+        stats = trainer.train_step()
+    after = _fixed_loss(trainer.model, images, targets)
+    assert np.isfinite(stats["loss"])
+    assert after < 0.7 * before, (before, after)
+
+
+def test_checkpoint_resume_restores_step_and_weights(tmp_path):
+    _write_folder(tmp_path)
+    sampler = CropSampler(load_folder(tmp_path), crop=64, seed=0)
+    cfg = TrainConfig(steps=2, batch=2, crop=64, max_rounds=0, threads=1)
+    trainer = Trainer(build_model(imagenet_init=False), sampler, cfg, tmp_path / "run")
+    trainer.train_step()
+    trainer.save_checkpoint()
+    again = Trainer(build_model(imagenet_init=False, seed=1), sampler, cfg, tmp_path / "run")
+    assert again.resume()
+    assert again.step == 1
+    for key, value in trainer.model.state_dict().items():
+        assert torch.equal(value, again.model.state_dict()[key]), key
+
+
+def test_round_distribution_follows_geometric_weights():
+    cfg = TrainConfig(max_rounds=20)
+    rng = np.random.default_rng(0)
+    rounds = np.array([sample_rounds(rng, cfg) for _ in range(4000)])
+    # P(0) = 0.4 and P(1) = 0.24 for P(k) ~ 0.6**k
+    assert abs((rounds == 0).mean() - 0.4) < 0.03
+    assert abs((rounds == 1).mean() - 0.24) < 0.03
+
+
+def test_next_click_targets_the_larger_error():
+    gt = np.zeros((40, 40), bool)
+    gt[5:35, 5:35] = True
+    pred = np.zeros_like(gt)
+    pred[5:35, 5:15] = True  # a large false-negative band remains
+    y, x, positive = next_click(gt, pred)
+    assert positive and gt[y, x] and not pred[y, x]
+    assert next_click(gt, gt.copy()) is None
