@@ -153,6 +153,22 @@ def test_growth_stops_at_max_side(monkeypatch):
     assert result.mask.all()  # clipped by the cap: the whole window is object
 
 
+def test_object_longer_than_max_side_keeps_the_clicked_end(monkeypatch):
+    """Regression: capped growth slid the window off the click (final window rows 64..192 for a
+    click on row 60); now the window stays anchored at the side the clicks are on."""
+    monkeypatch.setattr(Predictor, "decode_window", _component_decoder)
+    image = np.full((512, 256), 20, np.uint8)
+    image[40:480, 100:160] = 200
+    predictor = Predictor(weights=None, model=_tiny_model(), tile_size=128, halo=32,
+                          window_policy=WindowPolicy(min_side=64, max_side=128))
+    predictor.set_image(image)
+    result = predictor.new_session().add_click(60, 130)
+    y0, y1, x0, x1 = result.window
+    assert result.window_grows > 0 and y1 - y0 == 128 and y0 <= 60 < y1
+    full = result.to_full(image.shape)
+    assert full[60, 130] and full[40, 100:160].all() and not full[y1:].any()
+
+
 def _tiny_model():
     torch.manual_seed(0)
     return Inter2Former().eval()

@@ -65,13 +65,21 @@ class WindowPolicy:
         dx = self._round_up((x1 - x0) // 2)
         ny0, ny1 = (max(0, y0 - dy) if top else y0), (min(hp, y1 + dy) if bottom else y1)
         nx0, nx1 = (max(0, x0 - dx) if left else x0), (min(wp, x1 + dx) if right else x1)
-        # Over the size cap: keep the capped side centred on the grown span.
         if ny1 - ny0 > self.max_side:
-            ny0, ny1 = self._place((ny0 + ny1) / 2, self.max_side, hp)
+            ny0, ny1 = self._cap(y0, y1, ny0, ny1, hp)
         if nx1 - nx0 > self.max_side:
-            nx0, nx1 = self._place((nx0 + nx1) / 2, self.max_side, wp)
+            nx0, nx1 = self._cap(x0, x1, nx0, nx1, wp)
         new = (ny0, ny1, nx0, nx1)
         return None if new == window else new
+
+    def _cap(self, lo: int, hi: int, new_lo: int, new_hi: int, limit: int) -> tuple[int, int]:
+        """Cut a grown span to max_side. When only one side moved, keep the side that did not:
+        centring would slide the window away from the clicks and the part already segmented."""
+        if new_hi > hi and new_lo == lo:
+            return lo, lo + self.max_side
+        if new_lo < lo and new_hi == hi:
+            return hi - self.max_side, hi
+        return self._place((new_lo + new_hi) / 2, self.max_side, limit)
 
 
 def mask_touches_edges(mask, window: Box, image_hw: tuple[int, int], stride: int) -> tuple[bool, bool, bool, bool]:

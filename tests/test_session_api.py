@@ -1,0 +1,259 @@
+"""ObjectSession / Predictor behaviour: clicks, undo, reset, replay, seeds, and lazy reading."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pytest
+import torch
+
+from napari_inter2former.model import Inter2Former
+from napari_inter2former.model.reference_map import (
+    CERTAIN_BG, CERTAIN_FG, LIKELY_BG, LIKELY_FG, UNKNOWN, paint_click, update_reference_map,
+)
+from napari_inter2former.session import Click, MaskResult, Predictor, WindowPolicy
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return Inter2Former().eval()
+
+
+def _blobs(shape=(96, 112), seed=0):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    image = rng.integers(0, 30, shape).astype(np.uint16)
+    for _ in range(6):
+        cy, cx, r = rng.integers(0, shape[0]), rng.integers(0, shape[1]), rng.integers(6, 14)
+        image[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] += 500
+    return image
+
+
+def _predictor(model, image=None, **kw):
+    kw.setdefault("window_policy", WindowPolicy(min_side=64, max_side=128))
+    predictor = Predictor(weights=None, model=model, tile_size=kw.pop("tile_size", 64), halo=kw.pop("halo", 32), **kw)
+    if image is not None:
+        predictor.set_image(image)
+    return predictor
+
+
+def _spy(predictor):
+    """Record (window, reference map) of every decode."""
+    calls = []
+    decode = predictor.decode_window
+
+    def spy(window, ref, progress=None):
+        calls.append((window, ref.clone()))
+        return decode(window, ref, progress)
+
+    predictor.decode_window = spy
+    return calls
+
+
+def test_add_click_result_and_cache(model):
+    predictor = _predictor(model, _blobs())
+    session = predictor.new_session()
+    steps = []
+    first = session.add_click(40, 50, progress=lambda done, total: steps.append((done, total)))
+    assert isinstance(first, MaskResult) and first.mask.dtype == bool
+    y0, y1, x0, x1 = first.window
+    assert 0 <= y0 < y1 <= 96 and 0 <= x0 < x1 <= 112
+    assert first.tiles_encoded > 0 and first.encode_s > 0 and first.latency_s >= first.encode_s
+    assert steps and steps[-1][0] == steps[-1][1]
+    assert session.clicks == [Click(40, 50, True)]
+    second = session.add_click(70.4, 20.6, positive=False)  # rounded to its pixel
+    assert session.clicks[-1] == Click(70, 21, False)
+    # The random model's mask fills the image, so the first click grew the window to all of it;
+    # the second click reuses that window and its cached tiles.
+    assert first.window_grows > 0 and first.tiles_encoded == 4  # 2x2 tiles of 64 px
+    assert second.window == first.window and second.tiles_encoded == 0 and second.encode_s == 0
+    assert np.array_equal(first.to_full((96, 112))[y0:y1, x0:x1], first.mask)
+
+
+def test_reference_map_bookkeeping_between_clicks(model):
+    predictor = _predictor(model, _blobs(), window_policy=WindowPolicy(min_side=128, max_side=128))
+    calls = _spy(predictor)
+    session = predictor.new_session()
+    first = session.add_click(40, 50)
+    window1, ref1 = calls[-1]
+    expected = torch.full(ref1.shape, UNKNOWN, dtype=torch.uint8)
+    paint_click(expected, 40 - window1[0], 50 - window1[2], True, 5)
+    assert torch.equal(ref1, expected)
+    session.add_click(70, 20, positive=False)
+    window2, ref2 = calls[-1]
+    assert window2 == window1  # the object still fits: the window is kept
+    # R absorbed the first prediction, the old disk survives, the new disk is painted.
+    fg = torch.zeros(ref1.shape, dtype=torch.bool)
+    fg[: first.mask.shape[0], : first.mask.shape[1]] = torch.from_numpy(first.mask)
+    expected = update_reference_map(ref1, fg)
+    paint_click(expected, 70 - window1[0], 20 - window1[2], False, 5)
+    assert torch.equal(ref2, expected)
+    assert ref2[40 - window1[0], 50 - window1[2]] == CERTAIN_FG
+    assert ref2[70 - window1[0], 20 - window1[2]] == CERTAIN_BG
+
+
+def test_undo_restores_previous_result(model):
+    predictor = _predictor(model, _blobs())
+    session = predictor.new_session()
+    assert session.undo() is None and not session.can_undo
+    first = session.add_click(40, 50)
+    second = session.add_click(70, 20, positive=False)
+    assert session.result is second
+    assert session.undo() is first
+    assert session.clicks == [Click(40, 50, True)] and session.result is first
+    # After undoing, the next click starts from the first state again: same as a fresh pair.
+    again = session.add_click(70, 20, positive=False)
+    assert np.array_equal(again.mask, second.mask) and again.window == second.window
+    session.undo()
+    assert session.undo() is None and session.clicks == [] and not session.can_undo
+
+
+def test_reset_clears_everything(model):
+    predictor = _predictor(model, _blobs())
+    session = predictor.new_session()
+    session.add_click(40, 50)
+    session.add_click(70, 20, positive=False)
+    session.reset()
+    assert session.clicks == [] and session.result is None and not session.can_undo
+    fresh = predictor.new_session().add_click(30, 30)
+    assert np.array_equal(session.add_click(30, 30).mask, fresh.mask)
+
+
+def test_set_clicks_replays_like_adding_one_by_one(model):
+    predictor = _predictor(model, _blobs())
+    clicks = [Click(40, 50, True), Click(70, 20, False), Click(20, 90, True)]
+    stepwise = predictor.new_session()
+    results = [stepwise.add_click(c.y, c.x, c.positive) for c in clicks]
+    session = predictor.new_session()
+    session.add_click(5, 5)
+    replayed = session.set_clicks(clicks)
+    assert session.clicks == clicks
+    assert replayed.window == results[-1].window and np.array_equal(replayed.mask, results[-1].mask)
+    # A moved/deleted point: replay the shorter set.
+    shorter = session.set_clicks(clicks[:2])
+    assert np.array_equal(shorter.mask, results[1].mask)
+    # One undo returns to before the replay.
+    session.undo()
+    assert session.clicks == clicks
+    assert session.set_clicks([]) is None and session.clicks == []
+
+
+def test_start_from_mask_then_predict_and_click(model):
+    image = _blobs()
+    predictor = _predictor(model, image, window_policy=WindowPolicy(min_side=128, max_side=128))
+    calls = _spy(predictor)
+    session = predictor.new_session()
+    seed = np.zeros((20, 30), bool)
+    seed[4:16, 5:25] = True
+    session.start_from_mask(seed, offset=(30, 40))
+    full_seed = np.zeros(image.shape, bool)
+    full_seed[34:46, 45:65] = True
+    assert np.array_equal(session.result.to_full(image.shape), full_seed)
+    assert session.clicks == [] and session.can_undo and not calls  # seeding decodes nothing
+    predicted = session.predict()
+    window, ref = calls[-1]
+    y0, _, x0, _ = window
+    local_seed = full_seed[y0 : y0 + ref.shape[0], x0 : x0 + ref.shape[1]]
+    assert torch.equal(ref[torch.from_numpy(local_seed)].unique(), torch.tensor([LIKELY_FG], dtype=torch.uint8))
+    assert torch.equal(ref[~torch.from_numpy(local_seed)].unique(), torch.tensor([LIKELY_BG], dtype=torch.uint8))
+    assert predicted.mask.dtype == bool
+    session.add_click(40, 55, positive=False)
+    # The window is the whole image here (min_side 128), so the maps line up directly:
+    # the seed's R absorbed the prediction, then the click disk is painted on top.
+    assert calls[-1][0] == window == (0, 96, 0, 112)
+    expected = update_reference_map(ref, torch.from_numpy(predicted.mask))
+    paint_click(expected, 40, 55, False, 5)
+    assert torch.equal(calls[-1][1], expected)
+    # A replay starts from the seed, not from scratch.
+    session.set_clicks([])
+    assert np.array_equal(session.result.to_full(image.shape), full_seed)
+    session.undo()
+    session.undo()
+    assert session.result is predicted
+
+
+def test_segment_convenience_and_same_key_keeps_cache(model):
+    image = _blobs()
+    predictor = _predictor(model)
+    full = predictor.segment([(40, 50, True), (70, 20, False)], image=image)
+    assert full.shape == image.shape and full.dtype == bool
+    session = predictor.new_session()
+    session.add_click(40, 50)
+    assert np.array_equal(session.add_click(70, 20, False).to_full(image.shape), full)
+    assert not predictor.segment([]).any()
+    predictor.set_image(image, key="a")
+    cache = predictor.cache
+    predictor.set_image(image, key="a")
+    assert predictor.cache is cache
+    predictor.set_image(image, key="b")
+    assert predictor.cache is not cache
+
+
+def test_mask_result_helpers():
+    mask = np.zeros((6, 8), bool)
+    mask[2:4, 3:6] = True
+    result = MaskResult(mask, (10, 20))
+    assert result.window == (10, 16, 20, 28) and result.bbox == (12, 14, 23, 26) and result.area == 6
+    cropped = result.cropped()
+    assert cropped.offset == (12, 23) and cropped.mask.shape == (2, 3) and cropped.mask.all()
+    empty = MaskResult(np.zeros((4, 4), bool), (0, 0))
+    assert empty.empty and empty.bbox is None and empty.cropped().mask.shape == (0, 0)
+    assert result.to_full((20, 30))[12:14, 23:26].all() and result.to_full((20, 30)).sum() == 6
+
+
+class RecordingArray:
+    """A numpy array that is not a numpy array: records every region read from it."""
+
+    def __init__(self, array):
+        self._array = array
+        self.shape, self.dtype = array.shape, array.dtype
+        self.reads: list[tuple[slice, slice]] = []
+
+    def __getitem__(self, key):
+        self.reads.append(key)
+        return self._array[key]
+
+    def pixels_read(self) -> int:
+        return sum((k[0].stop - k[0].start) * (k[1].stop - k[1].start) for k in self.reads)
+
+
+def test_lazy_image_is_read_only_where_needed(model):
+    size = 2560  # > 4 Mpx: statistics come from an 8x8 grid of 128 px patches
+    array = RecordingArray(np.random.default_rng(0).integers(0, 1000, (size, size), dtype=np.uint16))
+    predictor = _predictor(model, tile_size=64, halo=32, window_policy=WindowPolicy(min_side=64, max_side=64))
+    predictor.set_image(array)
+    assert len(array.reads) == 64 and array.pixels_read() == 64 * 128 * 128
+    array.reads.clear()
+    result = predictor.new_session().add_click(1300, 1300)
+    assert result.window == (1264, 1328, 1264, 1328)
+    # Only the tiles under the 64 px window, each with its 32 px halo: 2x2 tiles of 128 px.
+    assert len(array.reads) == result.tiles_encoded == 4
+    assert array.pixels_read() == 4 * 128 * 128
+    for rows, cols in array.reads:
+        assert 1280 - 64 - 32 <= rows.start and rows.stop <= 1280 + 64 + 32
+        assert 1280 - 64 - 32 <= cols.start and cols.stop <= 1280 + 64 + 32
+
+
+def test_dask_image_computes_only_needed_chunks(model):
+    computed = []
+
+    def make_chunk(block_info=None):
+        info = block_info[None]
+        computed.append(tuple(info["chunk-location"]))
+        (y0, y1), (x0, x1) = info["array-location"]
+        yy, xx = np.mgrid[y0:y1, x0:x1]
+        return ((yy // 40 + xx // 40) % 2 * 400 + (yy * 7 + xx * 13) % 50).astype(np.uint16)
+
+    size, chunk = 4096, 256
+    image = da.map_blocks(make_chunk, chunks=((chunk,) * (size // chunk),) * 2, dtype=np.uint16,
+                          meta=np.empty((0, 0), np.uint16))
+    predictor = _predictor(model, tile_size=64, halo=32, window_policy=WindowPolicy(min_side=64, max_side=64))
+    predictor.set_image(image)
+    # Statistics read an 8x8 grid of 128 px patches: at most 4 chunks each, not all 256.
+    assert len(set(computed)) <= 128
+    computed.clear()
+    predictor.new_session().add_click(1650, 2950)
+    # Window rows 1616..1680, cols 2912..2976; its 2x2 tiles plus halo span rows 1568..1760,
+    # cols 2848..3040: all inside chunk (6, 11).
+    assert set(computed) == {(6, 11)}

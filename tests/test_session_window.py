@@ -1,0 +1,74 @@
+"""WindowPolicy: choosing, keeping and growing decoding windows; which edges a mask touches."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from napari_inter2former.session.window import WindowPolicy, mask_touches_edges
+
+POLICY = WindowPolicy(stride=8, min_side=64, max_side=256, context=2.0, keep_margin=16)
+
+
+def test_choose_centres_a_min_side_window_on_a_small_focus():
+    window = POLICY.choose((100, 110, 200, 210), (1000, 1000))
+    assert window == (72, 136, 168, 232)
+    assert all(v % 8 == 0 for v in window)
+
+
+def test_choose_uses_context_and_caps_at_max_side():
+    assert POLICY.choose((100, 160, 100, 140), (1000, 1000)) == (64, 184, 56, 176)  # side 2 x 60 = 120
+    y0, y1, x0, x1 = POLICY.choose((0, 400, 0, 10), (1000, 1000))
+    assert (y1 - y0, x1 - x0) == (256, 256)
+
+
+def test_choose_stays_inside_the_padded_image():
+    assert POLICY.choose((0, 5, 0, 5), (1000, 1000))[::2] == (0, 0)
+    y0, y1, x0, x1 = POLICY.choose((995, 1000, 995, 1000), (1000, 1000))
+    assert (y1, x1) == (1000, 1000)
+    # Smaller than min_side: the whole image, padded up to the stride.
+    assert POLICY.choose((10, 20, 10, 20), (50, 30)) == (0, 56, 0, 32)
+
+
+def test_current_window_is_kept_while_the_focus_fits_with_margin():
+    current = (64, 192, 64, 192)
+    assert POLICY.choose((100, 150, 100, 150), (1000, 1000), current) == current
+    # Too close to the bottom edge (margin 16): a new window.
+    assert POLICY.choose((100, 180, 100, 150), (1000, 1000), current) != current
+    # On the image border the margin is not needed.
+    assert POLICY.choose((0, 40, 0, 40), (1000, 1000), (0, 64, 0, 64)) == (0, 64, 0, 64)
+
+
+def test_grow_on_touched_sides_only():
+    window = (128, 192, 128, 192)
+    assert POLICY.grow(window, (True, False, False, False), (1000, 1000)) == (96, 192, 128, 192)
+    assert POLICY.grow(window, (False, True, False, True), (1000, 1000)) == (128, 224, 128, 224)
+    assert POLICY.grow(window, (True, True, True, True), (1000, 1000)) == (96, 224, 96, 224)
+
+
+def test_grow_is_capped_by_image_and_max_side():
+    assert POLICY.grow((0, 64, 0, 64), (True, False, True, False), (1000, 1000)) is None
+    assert POLICY.grow((936, 1000, 0, 64), (False, True, False, False), (1000, 1000)) is None
+    # Both sides moved past the cap: centred on the grown span.
+    assert POLICY.grow((200, 392, 100, 164), (True, True, False, False), (1000, 1000)) == (168, 424, 100, 164)
+    # Full-size window touching both sides: nowhere to go.
+    assert POLICY.grow((256, 512, 0, 64), (True, True, False, False), (1000, 1000)) is None
+
+
+def test_capped_growth_on_one_side_does_not_slide_away():
+    """Regression: a capped one-sided growth used to centre the window on the grown span, which
+    slid it away from the clicks (an object longer than max_side, clicked near one end)."""
+    assert POLICY.grow((256, 448, 0, 64), (False, True, False, False), (1000, 1000)) == (256, 512, 0, 64)
+    assert POLICY.grow((256, 448, 0, 64), (True, False, False, False), (1000, 1000)) == (192, 448, 0, 64)
+    assert POLICY.grow((256, 512, 0, 64), (False, True, False, False), (1000, 1000)) is None
+    assert POLICY.grow((0, 64, 300, 556), (False, False, True, False), (1000, 1000)) is None
+    # At the image border the "moved" side is the one that could move.
+    assert POLICY.grow((0, 192, 0, 64), (True, True, False, False), (1000, 1000)) == (0, 256, 0, 64)
+
+
+def test_mask_touches_edges_ignores_image_borders():
+    mask = np.zeros((64, 64), bool)
+    mask[0, 10] = mask[30, -1] = True
+    assert mask_touches_edges(mask, (64, 128, 64, 128), (1000, 1000), 8) == (True, False, False, True)
+    assert mask_touches_edges(mask, (0, 64, 936, 1000), (1000, 1000), 8) == (False, False, False, False)
+    # An image side that is not a multiple of the stride: its padded border is still a border.
+    assert mask_touches_edges(mask, (0, 64, 0, 64), (60, 60), 8) == (False, False, False, False)
