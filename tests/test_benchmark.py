@@ -1,0 +1,57 @@
+"""The benchmark's CLI wiring and its helpers (the timings themselves are not tested)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_inter2former import benchmark, cli
+
+
+def test_cli_exposes_the_benchmark(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["benchmark", "--help"])
+    assert exit_info.value.code == 0
+    assert "--threads" in capsys.readouterr().out
+
+
+def test_corrective_click_goes_into_the_larger_error():
+    gt = np.zeros((40, 40), bool)
+    gt[5:25, 5:25] = True
+    pred = np.zeros_like(gt)
+    pred[5:25, 5:12] = True  # misses most of the object: a positive click in the missed part
+    y, x, positive = benchmark._corrective_click(gt, pred)
+    assert positive and gt[y, x] and not pred[y, x]
+    pred = gt.copy()
+    pred[30:40, 0:40] = True  # a large false positive band: a negative click inside it
+    y, x, positive = benchmark._corrective_click(gt, pred)
+    assert not positive and pred[y, x] and not gt[y, x]
+    assert benchmark._corrective_click(gt, gt) is None
+
+
+def test_blob_images_are_reproducible_and_labelled():
+    image, labels = benchmark.blob_image(128, 160, seed=3)
+    again, _ = benchmark.blob_image(128, 160, seed=3)
+    assert image.dtype == np.uint16 and np.array_equal(image, again)
+    assert labels.max() > 0 and image[labels > 0].min() > image[labels == 0].max()
+    lazy = benchmark.lazy_blob_image(3000, 1024)
+    assert lazy.shape == (3000, 3000) and lazy.chunks[0] == (1024, 1024, 952)
+    # A chunk is seeded by its position: reading it twice, or via another slice, agrees.
+    assert np.array_equal(lazy[1100:1200, 2100:2200].compute(), lazy[1024:2048, 2048:3000].compute()[76:176, 52:152])
+
+
+def test_report_renders_every_section():
+    meta = {"machine": "x", "torch": "t", "threads": 2, "weights": "random", "load": "none"}
+    encoder = [{"side": 256, "tile_ms": 10.0, "tile_halo_ms": 20.0}]
+    clicks = [{"window": 256, "image": 1024, "first_n": 2, "later_n": 3, "first_p50": 1.0, "first_p95": 2.0,
+               "later_p50": 1.0, "later_p95": 2.0, "cold_ms": 5.0, "cold_encode_ms": 4.0, "cold_tiles": 1}]
+    ratios = {"window": 256, "tokens": 1024, "boundary_tokens": 40, "dha_hybrid_ms": 1.0, "dha_full_ms": 4.0,
+              "dpe_roi_ms": 1.0, "dpe_dense_ms": 2.0, "dlu_box_tokens": 100, "dlu_roi_ms": 1.0,
+              "dlu_object_box_tokens": 50, "dlu_object_ms": 0.5, "dlu_dense_ms": 3.0, "decode_fast_ms": 2.0,
+              "decode_full_ms": 8.0}
+    memory = {"side": 20000, "chunk": 1024, "max_side": 512, "rss_before_mb": 200.0, "rss_after_mb": 300.0,
+              "peak_mb": 400.0, "stats_s": 1.0, "click_s": 2.0, "encode_s": 1.5, "tiles": 4, "cache_mb": 56.0}
+    text = benchmark.report(meta, encoder, clicks, ratios, memory)
+    assert "| 256² | 10 | 20 (384²) |" in text
+    assert "| DHA attention (one block) | 1.0 | 4.0 | 4.00 |" in text
+    assert "| 200 MB | 300 MB | 400 MB |" in text
