@@ -1,0 +1,79 @@
+"""`napari-inter2former replay JOURNAL`: rebuild a segmentation from a journal, headless."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .journal import JournalError, read_journal
+from .replay import MODES, replay
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("journal", type=Path, help="journal file (*.journal.jsonl) written by the napari widget")
+    parser.add_argument("-o", "--out", type=Path, default=None,
+                        help="output labels file (.tif or .npy); default: JOURNAL with .replayed.tif")
+    parser.add_argument("--mode", choices=MODES, default="masks",
+                        help="masks: paste the stored object masks (exact, no model); "
+                             "predict: re-run the model from the stored clicks (needs the image)")
+    parser.add_argument("--image", type=Path, default=None,
+                        help="image file (.tif or .npy) for --mode predict; default: the path in the journal")
+    parser.add_argument("--weights", default="default",
+                        help="weights for --mode predict: 'default', a path, or 'random' (random init)")
+    parser.add_argument("--labels", type=Path, default=None,
+                        help="start from these labels instead of an empty target (e.g. the segmentation "
+                             "the journal was started on)")
+
+
+def _load(path: Path) -> np.ndarray:
+    if path.suffix == ".npy":
+        return np.load(path, mmap_mode="r")
+    import tifffile
+
+    return tifffile.imread(path)
+
+
+def _save(path: Path, labels: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".npy":
+        np.save(path, labels)
+    else:
+        import tifffile
+
+        tifffile.imwrite(path, labels, compression="zlib")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        header, _ = read_journal(args.journal)
+    except (OSError, JournalError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    image = predictor = None
+    if args.mode == "predict":
+        image_path = args.image or (Path(header["image"]["path"]) if header.get("image", {}).get("path") else None)
+        if image_path is None or not image_path.exists():
+            print("error: --mode predict needs the image: pass --image PATH", file=sys.stderr)
+            return 2
+        image = _load(image_path)
+        from ..session import Predictor
+
+        predictor = Predictor(weights=None if args.weights == "random" else args.weights)
+    labels = None
+    if args.labels is not None:
+        labels = np.array(_load(args.labels))
+    out = args.out or args.journal.with_name(args.journal.name.replace(".journal.jsonl", "") + ".replayed.tif")
+    try:
+        labels = replay(args.journal, labels=labels, image=image, mode=args.mode, predictor=predictor,
+                        progress=lambda done, total: print(f"\rcommit {done}/{total}", end="", file=sys.stderr))
+    except (JournalError, ValueError) as exc:
+        print(f"\nerror: {exc}", file=sys.stderr)
+        return 1
+    print(file=sys.stderr)
+    _save(out, labels)
+    n = len(np.unique(labels)) - (1 if (labels == 0).any() else 0)
+    print(f"wrote {out}: shape {labels.shape}, {n} objects")
+    return 0

@@ -1,0 +1,93 @@
+"""Rebuild a segmentation from a journal, headless.
+
+mode "masks" pastes the stored object masks (exact, no model needed);
+mode "predict" re-runs the model from the stored clicks and seeds (needs the
+image and the same weights; checks that the prompts reproduce the work).
+Both paint through `paint_object`, with the same overwrite rules and in the
+same order, and honour undo/redo events.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import numpy as np
+
+from ..session import Click
+from .journal import JournalError, read_journal
+from .painting import Patch, paint_object
+from .planes import PlaneSpec, PlaneView
+from .rle import decode_mask
+
+MODES = ("masks", "predict")
+
+
+def _predict_mask(event: dict, image, predictor) -> tuple[np.ndarray, tuple[int, int]]:
+    spec = PlaneSpec.from_json(event["image_plane"])
+    plane = PlaneView(image, spec)
+    predictor.set_image(plane, key=("replay", spec))
+    session = predictor.new_session()
+    if event.get("seed"):
+        seed, offset = decode_mask(event["seed"])
+        session.start_from_mask(seed, offset)
+    clicks = [Click(int(y), int(x), bool(p)) for y, x, p in event.get("clicks", [])]
+    if clicks:
+        result = session.set_clicks(clicks)
+    elif event.get("seed"):
+        result = session.result
+    else:
+        raise JournalError(f"commit {event.get('seq')} has neither clicks nor a seed mask")
+    return result.mask, result.offset
+
+
+def replay(journal: str | os.PathLike, labels: np.ndarray | None = None, image=None, mode: str = "masks",
+           predictor=None, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Apply a journal's commits (and undo/redo) to `labels` (a new zero array of
+    the recorded target shape and dtype when None); returns the labels."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    header, events = read_journal(journal)
+    target = header.get("target", {})
+    if labels is None:
+        labels = np.zeros(tuple(target["shape"]), dtype=np.dtype(target["dtype"]))
+    elif target.get("shape") and tuple(labels.shape) != tuple(target["shape"]):
+        raise JournalError(f"labels shape {labels.shape} differs from the journal's target {tuple(target['shape'])}")
+    if mode == "predict":
+        if image is None:
+            raise JournalError("mode 'predict' needs the image the journal was recorded on")
+        if predictor is None:
+            from ..session import Predictor
+            predictor = Predictor()
+    applied: list[tuple[int, Patch]] = []
+    undone: list[tuple[int, Patch, dict]] = []
+    commits = [e for e in events if e.get("type") == "commit"]
+    done = 0
+    for event in events:
+        kind = event.get("type")
+        if kind == "commit":
+            plane = PlaneView(labels, PlaneSpec.from_json(event["target_plane"]))
+            if mode == "masks":
+                mask, offset = decode_mask(event["mask"])
+            else:
+                mask, offset = _predict_mask(event, image, predictor)
+            extra = tuple(event["extra_box"]) if event.get("extra_box") else None
+            patch = paint_object(plane, mask, offset, int(event["id"]), bool(event.get("overwrite")), extra)
+            applied.append((int(event["seq"]), patch))
+            undone.clear()
+            done += 1
+            if progress is not None:
+                progress(done, len(commits))
+        elif kind == "undo":
+            if not applied or applied[-1][0] != int(event["seq"]):
+                raise JournalError(f"undo of commit {event['seq']} does not match the last applied commit")
+            seq, patch = applied.pop()
+            patch.undo()
+            undone.append((seq, patch, event))
+        elif kind == "redo":
+            if not undone or undone[-1][0] != int(event["seq"]):
+                raise JournalError(f"redo of commit {event['seq']} does not match the last undone commit")
+            seq, patch, _ = undone.pop()
+            patch.redo()
+            applied.append((seq, patch))
+    return labels

@@ -1,0 +1,110 @@
+"""Layer plumbing: which 2-D plane is on screen, and the layers the widget adds.
+
+napari aligns layers of different dimensionality on their trailing axes:
+layer axis i is world axis (world_ndim - layer_ndim + i). All plane lookups
+go through that rule and `world_to_data`, so scaled or translated layers and
+any dims order work.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..journal import PlaneSpec
+
+PROMPTS_NAME = "inter2former prompts"
+PREVIEW_NAME = "inter2former preview"
+POSITIVE_COLOR, NEGATIVE_COLOR = "lime", "red"
+HUGE_PIXELS = 64 * 2**20  # planes above this get a lazily allocated, multiscale target
+
+
+class PlaneError(ValueError):
+    """The current view does not show a 2-D plane the widget can work on."""
+
+
+def base_data(layer):
+    """The full-resolution array of a (possibly multiscale) layer."""
+    return layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+
+
+def spatial_shape(layer) -> tuple[int, ...]:
+    """Shape of the layer's data without the RGB(A) axis."""
+    shape = tuple(base_data(layer).shape)
+    return shape[:-1] if getattr(layer, "rgb", False) else shape
+
+
+def plane_spec(layer, viewer, channel_axis: int | None = None, channel_index: int | None = None) -> PlaneSpec:
+    """The plane of `layer` currently displayed in `viewer`.
+
+    channel_axis: a layer axis holding channels (RGB layers: the colour axis
+    is used automatically). channel_index: one channel of it, or None for all.
+    Raises PlaneError with a message for the user.
+    """
+    if viewer.dims.ndisplay != 2:
+        raise PlaneError("interactive segmentation works in the 2-D view: switch off 3-D rendering (Ctrl+Y)")
+    n = layer.ndim
+    world = viewer.dims.ndim
+    first = world - n
+    rows_w, cols_w = viewer.dims.displayed
+    rows, cols = rows_w - first, cols_w - first
+    if rows < 0 or cols < 0:
+        raise PlaneError(f"layer '{layer.name}' does not extend along the displayed axes")
+    if channel_axis is not None and channel_axis in (rows, cols):
+        raise PlaneError("the channel axis cannot be one of the displayed axes")
+    shape = spatial_shape(layer)
+    point = layer.world_to_data(viewer.dims.point)
+    index: list = []
+    for axis in range(n):
+        if axis in (rows, cols):
+            index.append(None)
+        elif axis == channel_axis:
+            index.append(None if channel_index is None else int(channel_index))
+        else:
+            value = int(np.floor(point[axis] + 0.5))
+            if not 0 <= value < shape[axis]:
+                raise PlaneError(f"the current slice lies outside layer '{layer.name}' (axis {axis})")
+            index.append(value)
+    if getattr(layer, "rgb", False):
+        index.append(None)
+        channel_axis = n
+    return PlaneSpec(tuple(index), rows, cols, channel_axis)
+
+
+def plane_key(layer, spec: PlaneSpec) -> tuple:
+    """A hashable identity of an image plane for the predictor's feature cache."""
+    return (id(layer), spec)
+
+
+def point_plane(coords: np.ndarray, spec: PlaneSpec) -> tuple:
+    """The fixed-axis coordinates of a point (nD, data coords) as a comparable tuple."""
+    return tuple(int(np.floor(c + 0.5)) for a, c in enumerate(coords)
+                 if a < len(spec.index) and a not in (spec.rows_axis, spec.cols_axis) and a != spec.channel_axis)
+
+
+def spec_plane(spec: PlaneSpec) -> tuple:
+    """Fixed-axis indices of a plane in the same form as `point_plane`."""
+    return tuple(v for a, v in enumerate(spec.index)
+                 if a not in (spec.rows_axis, spec.cols_axis) and a != spec.channel_axis)
+
+
+def new_target_data(shape: tuple[int, ...], dtype=np.uint32):
+    """Zeros for a new labels layer. np.zeros memory is only committed where written;
+    huge planes get a pyramid of strided views over it, so napari renders a small
+    level and never converts the full plane."""
+    data = np.zeros(shape, dtype=dtype)
+    if int(np.prod(shape[-2:])) <= HUGE_PIXELS:
+        return data
+    levels = [data]
+    factor = 4
+    while max(shape[-2:]) // factor >= 1024:
+        levels.append(data[..., ::factor, ::factor])
+        factor *= 4
+    levels.append(data[..., ::factor, ::factor])
+    return levels
+
+
+def copy_geometry(src, ndim: int) -> dict:
+    """scale/translate kwargs that place a new layer of `ndim` on `src`'s grid."""
+    scale = tuple(np.asarray(src.scale)[-ndim:])
+    translate = tuple(np.asarray(src.translate)[-ndim:])
+    return {"scale": scale, "translate": translate}

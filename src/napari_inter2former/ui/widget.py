@@ -1,0 +1,1191 @@
+"""The annotation widget: click, see, commit, undo, carry through slices.
+
+State lives in three places: the prompts Points layer (the clicks, polarity as
+the point feature "positive"), `self._obj` (which plane the object is on, its
+seed mask and label id when it was carried or picked) and `self._result` (the
+prediction for the newest prompt state). Every change of the first two sends
+the whole desired state to the inference worker; only the newest is computed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import re
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import (
+    QCheckBox, QComboBox, QFileDialog, QFormLayout, QGridLayout, QHBoxLayout, QLabel, QProgressBar,
+    QPushButton, QSpinBox, QVBoxLayout, QWidget,
+)
+
+from ..journal import (
+    SUFFIX, JournalWriter, LabelError, PlaneSpec, PlaneView, encode_mask, paint_object,
+)
+from ..session import Click, ClickError, ImageError, MaskResult
+from .engine import Cancelled, CarryRunJob, CarryRunOutcome, CarryStep, Engine, ObjectSpec, PredictJob
+from .history import Action, History
+from .keys import SHORTCUTS, bind_shortcuts, unbind_shortcuts
+from .label_ids import LabelIds, array_max
+from .label_region import label_region
+from .layers import (
+    HUGE_PIXELS, NEGATIVE_COLOR, POSITIVE_COLOR, PREVIEW_NAME, PROMPTS_NAME, PlaneError, base_data,
+    copy_geometry, new_target_data, plane_key, plane_spec, point_plane, spatial_shape, spec_plane,
+)
+from .preview import show_window
+from .worker import InferenceWorker
+
+log = logging.getLogger(__name__)
+
+NEW_TARGET = "[new labels layer]"
+JOURNAL_DIR_ENV = "NAPARI_INTER2FORMER_JOURNAL_DIR"
+RESULT_CACHE = 64
+CARRY_MIN_AREA = 10
+_LIVE_WORKERS: set = set()  # running threads outlive a deleted widget until they end
+
+
+def _notify(kind: str, message: str) -> None:
+    from napari.utils import notifications
+
+    getattr(notifications, f"show_{kind}")(message)
+
+
+def _stop_quietly(worker) -> None:
+    try:
+        worker.stop()
+    except RuntimeError:  # already deleted by Qt
+        pass
+
+
+def default_journal_dir() -> Path:
+    env = os.environ.get(JOURNAL_DIR_ENV)
+    return Path(env) if env else Path.home() / ".napari-inter2former" / "journals"
+
+
+@dataclass
+class _Obj:
+    """The object being segmented."""
+
+    token: int
+    spec: PlaneSpec  # image plane it lives on
+    seed: tuple | None = None  # (mask, offset) it started from (picked label, carried mask)
+    predict_seed: bool = False  # carried: predict from the seed before using it
+    label_id: int | None = None  # id it will be committed with (None: a new id)
+    extra_box: tuple | None = None  # region of the old label to clear on commit
+
+
+@dataclass
+class _State:
+    """Everything undo needs to put the object back: points, object, its result."""
+
+    coords: np.ndarray
+    positive: np.ndarray
+    obj: _Obj | None
+    result: MaskResult | None
+
+
+class Inter2FormerWidget(QWidget):
+    """Dock widget for click-based segmentation with Inter2Former."""
+
+    def __init__(self, napari_viewer, predictor=None, journal_dir: str | os.PathLike | None = None, parent=None):
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self._predictor = predictor
+        self._weights_label = "injected" if predictor is not None else None
+        self._engine: Engine | None = None
+        self._journal_dir = Path(journal_dir) if journal_dir else default_journal_dir()
+        self.history = History()
+        self._tokens = itertools.count(1)
+        self._seq = itertools.count(1)
+        self._image = None
+        self._target = None
+        self._prompts = None
+        self._preview = None
+        self._ids: LabelIds | None = None
+        self._obj: _Obj | None = None
+        self._result: MaskResult | None = None
+        self._points = self._empty_points(2)
+        self._gen = 0  # newest prompt state sent
+        self._done_gen = 0  # newest prompt state whose result is shown
+        self._settled: list = []  # actions waiting for the newest result (commit, carry)
+        self._cache: OrderedDict = OrderedDict()
+        self._mute = False  # set while the widget itself edits the points
+        self._positive = True
+        self._pick_mode = False
+        self._carry_job: CarryRunJob | None = None
+        self._carry_state: dict = {}
+        self._last_commit = None  # (label_id, image spec, result) for carrying
+        self._journal: JournalWriter | None = None
+        self._journal_failed = False
+        self._bound_layers: list = []
+        self.last_latency_s: float | None = None
+
+        self._worker = InferenceWorker(self._run_job)
+        _LIVE_WORKERS.add(self._worker)
+        self._worker.finished.connect(lambda w=self._worker: _LIVE_WORKERS.discard(w))
+        self._worker.finished_job.connect(self._on_job_finished)
+        self._worker.failed_job.connect(self._on_job_failed)
+        self._worker.progress.connect(self._on_progress)
+        self._worker.partial.connect(self._on_partial)
+        self._worker.busy.connect(self._on_busy)
+        worker = self._worker
+        self.destroyed.connect(lambda *_: _stop_quietly(worker))
+
+        self._build_ui()
+        layers = self.viewer.layers
+        layers.events.inserted.connect(self._on_layers_changed)
+        layers.events.removed.connect(self._on_layers_changed)
+        layers.events.removed.connect(self._on_layer_removed)
+        self.viewer.dims.events.ndisplay.connect(self._on_ndisplay)
+        self._refresh_combos()
+
+    # ------------------------------------------------------------------ UI
+    def _build_ui(self) -> None:
+        root = QVBoxLayout(self)
+        form = QFormLayout()
+        self.image_combo = QComboBox()
+        self.target_combo = QComboBox()
+        self.channel_axis_combo = QComboBox()
+        self.channel_combo = QComboBox()
+        form.addRow("Image", self.image_combo)
+        form.addRow("Target labels", self.target_combo)
+        form.addRow("Channel axis", self.channel_axis_combo)
+        form.addRow("Channel", self.channel_combo)
+        root.addLayout(form)
+        self.image_combo.currentIndexChanged.connect(self._on_image_choice)
+        self.target_combo.currentIndexChanged.connect(self._on_target_choice)
+        self.channel_axis_combo.currentIndexChanged.connect(self._on_channel_axis_choice)
+        self.channel_combo.currentIndexChanged.connect(self._on_channel_choice)
+
+        self.polarity_button = QPushButton()
+        self.polarity_button.setCheckable(True)
+        self.polarity_button.setToolTip("Polarity of new points (T)")
+        self.polarity_button.clicked.connect(lambda: self.set_polarity(not self._positive))
+        self.overwrite_check = QCheckBox("Allow overwriting other objects")
+        self.overwrite_check.setToolTip("Off: a commit never changes pixels that belong to other objects")
+        row = QHBoxLayout()
+        row.addWidget(self.polarity_button)
+        row.addWidget(self.overwrite_check)
+        root.addLayout(row)
+
+        grid = QGridLayout()
+        buttons = [
+            ("Commit (C)", self.commit, 0, 0), ("Clear (Shift+C)", self.clear, 0, 1),
+            ("Undo (Ctrl+Z)", self.undo, 1, 0), ("Redo (Ctrl+Shift+Z)", self.redo, 1, 1),
+            ("◀ Carry (Shift+N)", self.carry_previous, 2, 0), ("Carry ▶ (N)", self.carry_next, 2, 1),
+            ("Edit a label (pick)", self.start_pick, 3, 0), ("Journal folder…", self.choose_journal_dir, 3, 1),
+        ]
+        self.buttons = {}
+        for text, slot, r, c in buttons:
+            b = QPushButton(text)
+            b.clicked.connect(lambda _=False, s=slot: s())
+            grid.addWidget(b, r, c)
+            self.buttons[slot.__name__] = b
+        root.addLayout(grid)
+
+        carry = QHBoxLayout()
+        self.carry_spin = QSpinBox()
+        self.carry_spin.setRange(1, 10000)
+        self.carry_spin.setValue(10)
+        self.carry_spin.setPrefix("N = ")
+        self.carry_run_button = QPushButton("Carry through N ▶")
+        self.carry_run_button.clicked.connect(lambda: self.carry_through())
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        carry.addWidget(self.carry_spin)
+        carry.addWidget(self.carry_run_button)
+        carry.addWidget(self.cancel_button)
+        root.addLayout(carry)
+
+        self.save_button = QPushButton("Save segmentation + journal…")
+        self.save_button.clicked.connect(lambda: self.save_segmentation())
+        root.addWidget(self.save_button)
+
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(0)
+        self.progress_bar.setTextVisible(True)
+        self.progress_bar.setFormat("idle")
+        self.latency_label = QLabel("last click: –")
+        self.status_label = QLabel("")
+        self.status_label.setWordWrap(True)
+        root.addWidget(self.progress_bar)
+        root.addWidget(self.latency_label)
+        root.addWidget(self.status_label)
+        root.addStretch(1)
+        self._update_polarity_ui()
+
+    def _update_polarity_ui(self) -> None:
+        self.polarity_button.setChecked(not self._positive)
+        self.polarity_button.setText("Positive points (T)" if self._positive else "Negative points (T)")
+        color = POSITIVE_COLOR if self._positive else NEGATIVE_COLOR
+        self.polarity_button.setStyleSheet(f"QPushButton {{ color: {'black'}; background: {color}; }}")
+
+    def _set_status(self, text: str) -> None:
+        self.status_label.setText(text)
+
+    # ------------------------------------------------------------------ layer choices
+    def _our_layer(self, layer) -> bool:
+        return layer is self._prompts or layer is self._preview
+
+    def _refresh_combos(self) -> None:
+        from napari.layers import Image, Labels
+
+        images = [l for l in self.viewer.layers if isinstance(l, Image)]
+        targets = [l for l in self.viewer.layers
+                   if isinstance(l, Labels) and not self._our_layer(l) and l.name != PREVIEW_NAME]
+        for combo, items, current, extra in (
+            (self.image_combo, images, self._image, None),
+            (self.target_combo, targets, self._target, NEW_TARGET),
+        ):
+            combo.blockSignals(True)
+            combo.clear()
+            if extra:
+                combo.addItem(extra, None)
+            for layer in items:
+                combo.addItem(layer.name, layer)
+            if current is not None and current in items:
+                combo.setCurrentIndex(items.index(current) + (1 if extra else 0))
+            combo.blockSignals(False)
+        if self._image is None or self._image not in images:
+            self._set_image(images[-1] if images else None)
+
+    def _on_layers_changed(self, event=None) -> None:
+        self._refresh_combos()
+
+    def _on_layer_removed(self, event) -> None:
+        layer = event.value
+        if layer is self._prompts:
+            self._prompts = None
+        elif layer is self._preview:
+            self._preview = None
+        elif layer is self._target:
+            unbind_shortcuts(layer)
+            self._target, self._ids, self._journal = None, None, None
+            self._last_commit = None
+            self.history.clear()
+            _notify("warning", f"target layer '{layer.name}' was removed: the next commit creates a new one")
+
+    def _on_image_choice(self, index: int) -> None:
+        self._set_image(self.image_combo.itemData(index))
+
+    def _on_target_choice(self, index: int) -> None:
+        self.set_target(self.target_combo.itemData(index))
+
+    def _on_channel_axis_choice(self, index: int) -> None:
+        self.channel_combo.blockSignals(True)
+        self.channel_combo.clear()
+        axis = self.channel_axis_combo.itemData(index)
+        self.channel_combo.addItem("all (normalised maximum)", None)
+        if axis is not None and self._image is not None:
+            for c in range(spatial_shape(self._image)[axis]):
+                self.channel_combo.addItem(f"channel {c}", c)
+        self.channel_combo.blockSignals(False)
+        self._on_channel_choice()
+
+    def _on_channel_choice(self, index: int = 0) -> None:
+        if self._obj is not None:
+            # Same clicks, other channel(s): a new object session on the new input.
+            spec = self._spec_for_plane(spec_plane(self._obj.spec))
+            self._obj = replace(self._obj, token=next(self._tokens), spec=spec)
+            self._request()
+
+    @property
+    def channel_axis(self) -> int | None:
+        return self.channel_axis_combo.currentData()
+
+    @property
+    def channel_index(self) -> int | None:
+        return self.channel_combo.currentData() if self.channel_axis is not None else None
+
+    def _fill_channel_axes(self) -> None:
+        self.channel_axis_combo.blockSignals(True)
+        self.channel_axis_combo.clear()
+        self.channel_axis_combo.addItem("none", None)
+        layer = self._image
+        if layer is not None and not layer.rgb and layer.ndim > 2:
+            shape = spatial_shape(layer)
+            for axis in range(layer.ndim - 2):
+                self.channel_axis_combo.addItem(f"axis {axis} (size {shape[axis]})", axis)
+        self.channel_axis_combo.blockSignals(False)
+        self._on_channel_axis_choice(0)
+
+    def set_image_layer(self, layer) -> None:
+        """Choose the image to segment (as the combo box does)."""
+        self._set_image(layer)
+        self._refresh_combos()
+
+    def _set_image(self, layer) -> None:
+        if layer is self._image and (layer is None or self._prompts is not None):
+            return
+        self._abandon_object()
+        self._remove_our_layers()
+        self._image = layer
+        self.history.clear()
+        self._cache.clear()
+        self._last_commit = None
+        self._journal = None
+        self._fill_channel_axes()
+        if layer is None:
+            self._set_status("Add an image layer to start.")
+            return
+        ndim = layer.ndim
+        self._points = self._empty_points(ndim)
+        if len(spatial_shape(layer)) < 2:
+            _notify("error", f"layer '{layer.name}' is not an image with two spatial axes")
+            return
+        self._create_our_layers()
+        if self._target is None and self.target_combo.currentData() is None:
+            if int(np.prod(spatial_shape(layer)[-2:])) <= HUGE_PIXELS:
+                self._ensure_target()
+        self._set_status(f"Image '{layer.name}': click on an object (prompts layer, add mode).")
+
+    def _empty_points(self, ndim: int) -> _State:
+        return _State(np.zeros((0, ndim)), np.zeros(0, bool), None, None)
+
+    def _create_our_layers(self) -> None:
+        from napari.utils.colormaps import DirectLabelColormap
+
+        image = self._image
+        ndim = image.ndim
+        geometry = copy_geometry(image, ndim)
+        size = max(3.0, min(spatial_shape(image)[-2:]) / 60)
+        self._preview = self.viewer.add_labels(
+            np.zeros((1,) * ndim, np.uint8), name=PREVIEW_NAME, opacity=0.5, **geometry)
+        self._preview.colormap = DirectLabelColormap(color_dict={None: "transparent", 0: "transparent", 1: "yellow"})
+        self._prompts = self.viewer.add_points(
+            np.zeros((0, ndim)), ndim=ndim, name=PROMPTS_NAME, size=size,
+            features={"positive": np.zeros(0, dtype=bool)}, face_color="positive",
+            face_color_cycle={True: POSITIVE_COLOR, False: NEGATIVE_COLOR}, border_color="white",
+            out_of_slice_display=False, **geometry)
+        self._prompts.feature_defaults = {"positive": self._positive}
+        self._prompts.events.data.connect(self._on_points_data)
+        self._prompts.mode = "add"
+        for layer in (self._prompts, self._preview, image):
+            self._bind(layer)
+        self.viewer.layers.selection.active = self._prompts
+
+    def _bind(self, layer) -> None:
+        bind_shortcuts(layer, self)
+        if layer not in self._bound_layers:
+            self._bound_layers.append(layer)
+
+    def _remove_our_layers(self) -> None:
+        for layer in (self._prompts, self._preview):
+            if layer is not None and layer in self.viewer.layers:
+                self.viewer.layers.remove(layer)
+        self._prompts = self._preview = None
+
+    def set_target(self, layer, keep_history: bool = False) -> None:
+        """Choose the target Labels layer (None: create a new one when first needed)."""
+        if layer is self._target:
+            return
+        if self._target is not None:
+            unbind_shortcuts(self._target)
+            try:
+                self._target.events.paint.disconnect(self._on_target_paint)
+            except (TypeError, ValueError, RuntimeError):
+                pass
+        self._target, self._ids, self._journal = None, None, None
+        if not keep_history:
+            self._last_commit = None
+            self.history.clear()
+        if layer is None:
+            return
+        try:
+            start = array_max(base_data(layer))
+            self._ids = LabelIds(base_data(layer).dtype, start)
+        except (LabelError, TypeError, ValueError) as exc:
+            _notify("error", f"'{layer.name}' cannot be a target: {exc}")
+            return
+        self._target = layer
+        self._bind(layer)
+        layer.events.paint.connect(self._on_target_paint)
+        index = self.target_combo.findText(layer.name)
+        if index >= 0 and self.target_combo.itemData(index) is layer:
+            self.target_combo.blockSignals(True)
+            self.target_combo.setCurrentIndex(index)
+            self.target_combo.blockSignals(False)
+
+    def _on_target_paint(self, event=None) -> None:
+        if self._target is not None and self._ids is not None:
+            self._ids.observe(self._target.selected_label)
+
+    def _ensure_target(self):
+        """The target layer; a new one of the image's shape is created on first need."""
+        if self._target is not None:
+            return self._target
+        image = self._image
+        shape = spatial_shape(image)
+        if self.channel_axis == 0:
+            shape = shape[1:]  # a leading channel axis: napari aligns the labels to the trailing axes
+        data = new_target_data(shape)
+        layer = self.viewer.add_labels(data, name=f"{image.name} labels", multiscale=isinstance(data, list),
+                                       **copy_geometry(image, len(shape)))
+        self._refresh_combos()
+        self.set_target(layer, keep_history=True)
+        self._ids = LabelIds(layer.data[0].dtype if layer.multiscale else layer.data.dtype, 0)
+        if self._prompts is not None:
+            self.viewer.layers.selection.active = self._prompts
+        return layer
+
+    def _on_ndisplay(self, event=None) -> None:
+        if self.viewer.dims.ndisplay == 3 and self._image is not None:
+            _notify("info", "Inter2Former segments in the 2-D view; switch back to 2-D to click.")
+
+    # ------------------------------------------------------------------ predictor and worker
+    @property
+    def predictor(self):
+        if self._predictor is None:
+            from ..session import Predictor, default_weights_path
+
+            if default_weights_path().exists():
+                self._predictor = Predictor("default")
+                self._weights_label = str(default_weights_path().name)
+            else:
+                self._weights_label = "random-init (seed 0)"
+                _notify("warning", "No trained Inter2Former weights are installed yet: using a randomly "
+                                   "initialised model, so predictions are not meaningful.")
+                self._predictor = Predictor(weights=None)
+        return self._predictor
+
+    def set_predictor(self, predictor) -> None:
+        """Use `predictor` (e.g. a test's). Takes effect for the next request."""
+        self._predictor = predictor
+        self._weights_label = "injected"
+        self._engine = None
+        self._cache.clear()
+
+    def _run_job(self, job, progress, partial):
+        # Worker thread. The engine is built on the GUI thread (see _submit) and only used here.
+        return self._job_engine.run(job, progress, partial)
+
+    def _submit(self, job) -> None:
+        if self._engine is None:
+            self._engine = Engine(self.predictor)
+        self._job_engine = self._engine
+        self._worker.submit(job)
+
+    def _on_busy(self, busy: bool) -> None:
+        if busy:
+            self.progress_bar.setRange(0, 0)
+            self.progress_bar.setFormat("computing…")
+        else:
+            self.progress_bar.setRange(0, 1)
+            self.progress_bar.setValue(0)
+            self.progress_bar.setFormat("idle")
+
+    def _on_progress(self, job, done: int, total: int) -> None:
+        if total <= 0:
+            return
+        self.progress_bar.setRange(0, total)
+        self.progress_bar.setValue(done)
+        what = "carrying: slice" if isinstance(job, CarryRunJob) else "encoding tile"
+        self.progress_bar.setFormat(f"{what} {min(done + 1, total) if done < total else done}/{total}")
+
+    @property
+    def busy(self) -> bool:
+        """True while a prediction or carry run is outstanding."""
+        return self._done_gen != self._gen or self._carry_job is not None or not self._worker.idle
+
+    def close(self) -> bool:
+        self.shutdown()
+        return super().close()
+
+    def closeEvent(self, event) -> None:
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop the worker and unbind the shortcuts (the widget is going away)."""
+        self._worker.stop()
+        for layer in self._bound_layers:
+            unbind_shortcuts(layer)
+        self._bound_layers.clear()
+
+    # ------------------------------------------------------------------ prompts
+    def _snapshot(self) -> _State:
+        layer = self._prompts
+        coords = np.array(layer.data, dtype=float, copy=True)
+        positive = np.asarray(layer.features["positive"], dtype=bool).copy() if len(coords) else np.zeros(0, bool)
+        return _State(coords, positive, self._obj, self._result)
+
+    def _write_points(self, coords: np.ndarray, positive: np.ndarray) -> None:
+        if self._prompts is None:
+            return
+        self._mute = True
+        try:
+            self._prompts.data = coords
+            self._prompts.features = {"positive": np.asarray(positive, dtype=bool)}
+            self._prompts.refresh_colors(update_color_mapping=False)
+            self._prompts.feature_defaults = {"positive": self._positive}
+        finally:
+            self._mute = False
+
+    def _spec_for_plane(self, plane: tuple) -> PlaneSpec:
+        """The image plane whose fixed-axis indices are `plane`."""
+        template = plane_spec(self._image, self.viewer, self.channel_axis, self.channel_index)
+        values = iter(plane)
+        index = [
+            v if v is None or a in (template.rows_axis, template.cols_axis) or a == template.channel_axis
+            else next(values)
+            for a, v in enumerate(template.index)
+        ]
+        shape = spatial_shape(self._image)
+        for a, v in enumerate(index[: len(shape)]):
+            if v is not None and a != template.channel_axis and not 0 <= v < shape[a]:
+                raise PlaneError(f"slice {v} on axis {a} is outside the image")
+        return replace(template, index=tuple(index))
+
+    def _clicks(self, state: _State, spec: PlaneSpec) -> tuple[Click, ...]:
+        return tuple(
+            Click(int(np.floor(c[spec.rows_axis] + 0.5)), int(np.floor(c[spec.cols_axis] + 0.5)), bool(p))
+            for c, p in zip(state.coords, state.positive)
+        )
+
+    def _object_for(self, state: _State) -> _Obj | None:
+        """The object the points in `state` describe; raises PlaneError/ClickError when they cannot."""
+        if len(state.coords) == 0:
+            return self._obj if self._obj is not None and self._obj.seed is not None else None
+        template = self._obj.spec if self._obj is not None else \
+            plane_spec(self._image, self.viewer, self.channel_axis, self.channel_index)
+        planes = {point_plane(c, template) for c in state.coords}
+        if len(planes) > 1 or (self._obj is not None and self._obj_is_started()
+                               and planes != {spec_plane(self._obj.spec)}):
+            where = spec_plane(self._obj.spec) if self._obj is not None else sorted(planes)[0]
+            raise PlaneError(f"the current object is on slice {where}: commit (C), carry (N) or clear "
+                             "(Shift+C) it before clicking on another slice")
+        (plane,) = planes
+        if self._obj is not None and spec_plane(self._obj.spec) == plane:
+            obj = self._obj
+        else:
+            obj = _Obj(next(self._tokens), self._spec_for_plane(plane))
+        h, w = spatial_shape(self._image)[obj.spec.rows_axis], spatial_shape(self._image)[obj.spec.cols_axis]
+        for click in self._clicks(state, obj.spec):
+            if not (0 <= click.y < h and 0 <= click.x < w):
+                raise ClickError(f"the click at ({click.y}, {click.x}) is outside the image ({h} × {w} pixels)")
+        return obj
+
+    def _obj_is_started(self) -> bool:
+        return self._obj is not None and (self._obj.seed is not None or len(self._points.coords) > 0)
+
+    def _on_points_data(self, event) -> None:
+        from napari.layers.base._base_constants import ActionType
+
+        if self._mute or event.action not in (ActionType.ADDED, ActionType.REMOVED, ActionType.CHANGED):
+            return
+        before = self._points
+        new = self._snapshot()
+        if self._carry_job is not None:
+            self._write_points(before.coords, before.positive)
+            _notify("info", "A carry run is in progress: cancel it or wait before clicking.")
+            return
+        if self._pick_mode and event.action == ActionType.ADDED and len(new.coords) > len(before.coords):
+            self._pick_mode = False
+            self._write_points(before.coords, before.positive)
+            self.edit_label_at(new.coords[-1])
+            return
+        try:
+            obj = self._object_for(new)
+        except (PlaneError, ClickError) as exc:
+            self._write_points(before.coords, before.positive)
+            _notify("warning", str(exc))
+            return
+        after = _State(new.coords, new.positive, obj, None)
+        self._apply_state(after, request=True)
+        self.history.push(Action("edit points", lambda: self._apply_state(before),
+                                 lambda: self._apply_state(after)))
+
+    def _apply_state(self, state: _State, request: bool = True) -> None:
+        """Show `state` (points + object) and get its prediction (from the cache when known)."""
+        if self._prompts is not None and not (
+            len(state.coords) == len(self._prompts.data) and np.array_equal(state.coords, self._prompts.data)
+            and np.array_equal(state.positive, self._snapshot().positive)
+        ):
+            self._write_points(state.coords, state.positive)
+        self._points = _State(state.coords, state.positive, None, None)
+        self._obj = state.obj
+        self._journal_prompts()
+        if request:
+            self._request(state.result)
+
+    def _request(self, known: MaskResult | None = None) -> None:
+        """Bring the preview to the current prompt state."""
+        obj = self._obj
+        self._gen += 1
+        if obj is None or self._image is None:
+            self._settle(None, self._gen)
+            return
+        clicks = self._clicks(self._points, obj.spec)
+        cached = known or self._cache.get((obj.token, clicks))
+        if cached is None and not clicks and obj.seed is not None and not obj.predict_seed:
+            cached = MaskResult(obj.seed[0], tuple(obj.seed[1]))
+        if cached is not None:
+            self._settle(cached, self._gen)
+            return
+        spec = obj.spec
+        view = PlaneView(base_data(self._image), spec)
+        job = PredictJob(self._gen, obj=ObjectSpec(obj.token, plane_key(self._image, spec), view,
+                                                   obj.seed, obj.predict_seed), clicks=clicks)
+        try:
+            self._submit(job)
+        except Exception as exc:  # e.g. weights that fail to load
+            _notify("error", f"cannot start the model: {exc}")
+            self._settle(None, self._gen)
+
+    def _settle(self, result: MaskResult | None, generation: int) -> None:
+        self._result = result
+        self._done_gen = generation
+        if self._preview is not None and self._image is not None:
+            show_window(self._preview, self._image, self._obj.spec if self._obj else None, result)
+        callbacks, self._settled = self._settled, []
+        for fn in callbacks:
+            fn()
+
+    def _when_settled(self, fn) -> None:
+        """Run `fn` once the newest prompt state has its prediction (now, if it has)."""
+        if self._done_gen == self._gen:
+            fn()
+        else:
+            self._settled.append(fn)
+            self._set_status("waiting for the prediction…")
+
+    def _on_job_finished(self, job, value) -> None:
+        if isinstance(job, CarryRunJob):
+            self._finish_carry_run(job, value)
+            return
+        result = value
+        if result is not None:
+            self._cache[(job.obj.token, job.clicks)] = result
+            while len(self._cache) > RESULT_CACHE:
+                self._cache.popitem(last=False)
+        obj = self._obj
+        if job.obj.predict_seed and obj is not None and obj.token == job.obj.token and not job.clicks \
+                and result is not None:
+            # The carried prediction is now this object's base (the engine seeded it so too).
+            obj.seed, obj.predict_seed = (result.mask, result.offset), False
+            if result.empty:
+                _notify("info", "The object vanished on this slice: click to add it, or clear (Shift+C).")
+        if job.generation != self._gen:
+            return  # a newer prompt state is on its way
+        if result is not None:
+            self.last_latency_s = result.latency_s
+            tiles = f", {result.tiles_encoded} new tile(s) encoded" if result.tiles_encoded else ""
+            h, w = result.mask.shape
+            self.latency_label.setText(f"last click: {result.latency_s * 1000:.0f} ms{tiles}, window {h}×{w}")
+        self._set_status("")
+        self._settle(result, job.generation)
+
+    def _on_job_failed(self, job, exc, trace: str) -> None:
+        if isinstance(job, CarryRunJob):
+            if not isinstance(exc, Cancelled):
+                _notify("error", f"carry stopped: {exc}")
+                log.error("carry failed\n%s", trace)
+            state = self._carry_state
+            self._finish_carry_run(job, CarryRunOutcome(len(state.get("patches", [])), len(job.steps), "cancelled"))
+            return
+        if isinstance(exc, Cancelled) or job.generation != self._gen:
+            return
+        if isinstance(exc, (ClickError, ImageError, LabelError)):
+            _notify("error", str(exc))
+        else:
+            log.error("prediction failed\n%s", trace)
+            _notify("error", f"prediction failed: {type(exc).__name__}: {exc}")
+        if self._settled:
+            _notify("warning", "the pending commit/carry was not done: the prediction failed")
+        self._settled = []
+        self._result = None
+        self._done_gen = job.generation
+
+    # ------------------------------------------------------------------ actions
+    def set_polarity(self, positive: bool) -> None:
+        self._positive = bool(positive)
+        if self._prompts is not None:
+            self._prompts.feature_defaults = {"positive": self._positive}
+        self._update_polarity_ui()
+
+    def toggle_polarity(self) -> None:
+        """Flip the selected points' polarity if points are selected, else that of new points."""
+        layer = self._prompts
+        selected = sorted(layer.selected_data) if layer is not None and layer.mode == "select" else []
+        if not selected:
+            self.set_polarity(not self._positive)
+            return
+        before = self._points
+        positive = before.positive.copy()
+        positive[selected] = ~positive[selected]
+        after = _State(before.coords, positive, self._obj, None)
+        self._apply_state(after)
+        self.history.push(Action("flip points", lambda: self._apply_state(before), lambda: self._apply_state(after)))
+
+    def _guard(self, what: str) -> bool:
+        if self._image is None:
+            _notify("info", f"Cannot {what}: add an image layer first.")
+            return False
+        if self._carry_job is not None:
+            _notify("info", f"Cannot {what} while a carry run is in progress: cancel it or wait.")
+            return False
+        return True
+
+    def clear(self) -> None:
+        """Drop the current object's points and preview (undoable)."""
+        if not self._guard("clear") or (self._obj is None and not len(self._points.coords)):
+            return
+        before = _State(self._points.coords, self._points.positive, self._obj, self._result)
+        empty = self._empty_points(self._image.ndim)
+        self._apply_state(empty)
+        self.history.push(Action("clear", lambda: self._apply_state(before), lambda: self._apply_state(empty)))
+
+    def _abandon_object(self) -> None:
+        if self._obj is not None or len(self._points.coords):
+            self._obj = None
+            self._points = self._empty_points(self._points.coords.shape[1])
+            self._gen += 1
+            self._settle(None, self._gen)
+
+    def undo(self) -> None:
+        if not self._guard("undo"):
+            return
+        if self._settled:
+            _notify("info", "Wait for the pending commit to finish before undoing.")
+            return
+        action = self.history.undo()
+        self._set_status(f"undid: {action.name}" if action else "nothing to undo")
+
+    def redo(self) -> None:
+        if not self._guard("redo"):
+            return
+        action = self.history.redo()
+        self._set_status(f"redid: {action.name}" if action else "nothing to redo")
+
+    def commit(self) -> None:
+        """Write the current object into the target with a new id (or its own id when edited/carried)."""
+        if not self._guard("commit"):
+            return
+        if self._obj is None:
+            _notify("info", "Nothing to commit: click on an object first.")
+            return
+        self._when_settled(self._commit_now)
+
+    def _target_spec(self, spec: PlaneSpec, target) -> PlaneSpec:
+        """The target's plane matching image plane `spec` (napari aligns trailing axes)."""
+        n, m = self._image.ndim, target.ndim
+        shift = n - m
+        rows, cols = spec.rows_axis - shift, spec.cols_axis - shift
+        if rows < 0 or cols < 0:
+            raise LabelError(f"target '{target.name}' has too few dimensions for this image")
+        tshape = base_data(target).shape
+        ishape = spatial_shape(self._image)
+        if (tshape[rows], tshape[cols]) != (ishape[spec.rows_axis], ishape[spec.cols_axis]):
+            raise LabelError(f"target '{target.name}' plane is {tshape[rows]}×{tshape[cols]} but the image's is "
+                             f"{ishape[spec.rows_axis]}×{ishape[spec.cols_axis]}: pick a matching target")
+        here = target.world_to_data(self.viewer.dims.point)
+        index = []
+        for j in range(m):
+            i = j + shift
+            if j in (rows, cols):
+                index.append(None)
+            elif 0 <= i < n and spec.index[i] is not None and i != spec.channel_axis:
+                index.append(int(spec.index[i]))
+            else:
+                index.append(int(np.clip(np.floor(here[j] + 0.5), 0, tshape[j] - 1)))
+        return PlaneSpec(tuple(index), rows, cols, None)
+
+    def _write_target(self, target, patch, values: np.ndarray) -> None:
+        """Write a patch's values, through napari when possible so only the changed pixels redraw."""
+        y0, y1, x0, x1 = patch.box
+        if isinstance(target.data, np.ndarray) and not target.multiscale:
+            current = np.asarray(patch.plane.read(y0, y1, x0, x1))
+            ys, xs = np.nonzero(current != values)
+            if ys.size == 0:
+                return
+            spec = patch.plane.spec
+            indices = tuple(
+                ys + y0 if a == spec.rows_axis else xs + x0 if a == spec.cols_axis else np.full(ys.size, v)
+                for a, v in enumerate(spec.index)
+            )
+            target.data_setitem(indices, values[ys, xs])
+        else:
+            patch.plane.write(y0, y1, x0, x1, values)
+            target.refresh()
+
+    def _paint(self, spec: PlaneSpec, result: MaskResult, label_id: int | None, extra_box=None):
+        """Paint one object into the target; returns (patch, label_id) or raises LabelError."""
+        target = self._ensure_target()
+        plane = PlaneView(base_data(target), self._target_spec(spec, target))
+        overwrite = self.overwrite_check.isChecked()
+        while True:
+            new_id = label_id is None
+            lid = self._ids.take() if new_id else label_id
+            patch = paint_object(plane, result.mask, result.offset, lid, overwrite, extra_box, apply=False)
+            if new_id and (patch.old == lid).any():
+                self._ids.observe(int(patch.old.max()))  # painted by hand meanwhile: take a higher id
+                continue
+            break
+        if patch.written == 0:
+            raise LabelError("nothing was written: every pixel of the object belongs to other objects "
+                             "(tick 'Allow overwriting other objects' to replace them)")
+        self._write_target(target, patch, patch.new)
+        return patch, lid
+
+    def _commit_now(self) -> int | None:
+        obj, result = self._obj, self._result
+        if obj is None:
+            return None
+        if result is None or result.empty:
+            _notify("warning", "The current object is empty: nothing was committed.")
+            return None
+        try:
+            patch, label_id = self._paint(obj.spec, result, obj.label_id, obj.extra_box)
+        except LabelError as exc:
+            _notify("error", f"commit failed, the object is kept: {exc}")
+            return None
+        seq = next(self._seq)
+        self._journal_commit(seq, obj, self._clicks(self._points, obj.spec), result, label_id, patch)
+        before = _State(self._points.coords, self._points.positive, obj, result)
+        empty = self._empty_points(self._image.ndim)
+        self._apply_state(empty)
+        last = (label_id, obj.spec, result)
+        self._last_commit = last
+
+        target = self._target
+
+        def undo():
+            self._write_target(target, patch, patch.old)
+            self._journal_event({"type": "undo", "seq": seq})
+            self._apply_state(before)
+            self._last_commit = None
+
+        def redo():
+            self._write_target(target, patch, patch.new)
+            self._journal_event({"type": "redo", "seq": seq})
+            self._apply_state(empty)
+            self._last_commit = last
+
+        self.history.push(Action(f"commit of label {label_id}", undo, redo))
+        blocked = f" ({patch.blocked} px left to other objects)" if patch.blocked else ""
+        self._set_status(f"committed label {label_id}{blocked}")
+        return label_id
+
+    # ------------------------------------------------------------------ editing an existing label
+    def start_pick(self) -> None:
+        """The next click on the prompts layer picks a label to edit instead of adding a point."""
+        if not self._guard("edit a label"):
+            return
+        self._pick_mode = True
+        if self._prompts is not None:
+            self._prompts.mode = "add"
+            self.viewer.layers.selection.active = self._prompts
+        self._set_status("Click on the label to edit.")
+
+    def edit_label_at(self, coords) -> int | None:
+        """Start editing the target label under `coords` (image data coordinates, all axes)."""
+        if not self._guard("edit a label"):
+            return None
+        if self._obj_is_started():
+            _notify("warning", "Commit (C) or clear (Shift+C) the current object before editing a label.")
+            return None
+        if self._target is None:
+            _notify("info", "There is no target layer with labels to edit yet.")
+            return None
+        coords = np.asarray(coords, dtype=float)
+        try:
+            template = plane_spec(self._image, self.viewer, self.channel_axis, self.channel_index)
+            spec = self._spec_for_plane(point_plane(coords, template))
+            plane = PlaneView(base_data(self._target), self._target_spec(spec, self._target))
+        except (PlaneError, LabelError) as exc:
+            _notify("warning", str(exc))
+            return None
+        y, x = int(np.floor(coords[spec.rows_axis] + 0.5)), int(np.floor(coords[spec.cols_axis] + 0.5))
+        h, w = plane.shape[:2]
+        if not (0 <= y < h and 0 <= x < w):
+            _notify("warning", f"({y}, {x}) is outside the image")
+            return None
+        value = int(np.asarray(plane.read(y, y + 1, x, x + 1))[0, 0])
+        if value == 0:
+            _notify("info", "There is no label there: click inside a label to edit it.")
+            return None
+        mask, offset, box = label_region(plane, value, y, x)
+        before = _State(self._points.coords, self._points.positive, self._obj, self._result)
+        obj = _Obj(next(self._tokens), spec, seed=(mask, offset), label_id=value, extra_box=box)
+        after = _State(self._empty_points(self._image.ndim).coords, np.zeros(0, bool), obj,
+                       MaskResult(mask, offset))
+        self._apply_state(after)
+        self.history.push(Action(f"edit label {value}", lambda: self._apply_state(before),
+                                 lambda: self._apply_state(after)))
+        self._set_status(f"editing label {value}: click to refine, C to commit")
+        return value
+
+    # ------------------------------------------------------------------ volumes
+    def _carry_axis(self, spec: PlaneSpec) -> int | None:
+        fixed = [a for a, v in enumerate(spec.index) if v is not None and a != spec.channel_axis]
+        return fixed[-1] if fixed else None
+
+    def _carry_source(self):
+        """(label_id, spec, result) to carry: the current object (committed first) or the last commit."""
+        if self._obj is not None and self._result is not None and not self._result.empty:
+            if self._commit_now() is None:
+                return None
+            return self._last_commit
+        if self._last_commit is not None:
+            return self._last_commit
+        _notify("info", "Nothing to carry: segment an object first.")
+        return None
+
+    def _go_to(self, spec: PlaneSpec, axis: int) -> None:
+        """Show plane `spec` (move the slider of image axis `axis`)."""
+        world_axis = axis + self.viewer.dims.ndim - self._image.ndim
+        data_point = np.asarray(self._image.world_to_data(self.viewer.dims.point), dtype=float)
+        data_point[axis] = spec.index[axis]
+        world = self._image.data_to_world(data_point)
+        self.viewer.dims.set_point(world_axis, float(world[axis]))
+
+    def carry_next(self) -> None:
+        self._carry(+1)
+
+    def carry_previous(self) -> None:
+        self._carry(-1)
+
+    def _carry(self, step: int) -> None:
+        if self._guard("carry"):
+            self._when_settled(lambda: self._carry_now(step))
+
+    def _carry_now(self, step: int) -> None:
+        source = self._carry_source()
+        if source is None:
+            return
+        label_id, spec, result = source
+        axis = self._carry_axis(spec)
+        if axis is None:
+            _notify("info", "This image has no slice axis to carry along.")
+            return
+        index = spec.index[axis] + step
+        if not 0 <= index < spatial_shape(self._image)[axis]:
+            _notify("info", "Already at the last slice." if step > 0 else "Already at the first slice.")
+            return
+        new_spec = replace(spec, index=tuple(index if a == axis else v for a, v in enumerate(spec.index)))
+        self._go_to(new_spec, axis)
+        before = _State(self._points.coords, self._points.positive, self._obj, self._result)
+        obj = _Obj(next(self._tokens), new_spec, seed=(result.mask, result.offset), predict_seed=True,
+                   label_id=label_id, extra_box=result.window)
+        after = _State(self._empty_points(self._image.ndim).coords, np.zeros(0, bool), obj, None)
+        self._apply_state(after)
+        self.history.push(Action(f"carry label {label_id}", lambda: self._apply_state(before),
+                                 lambda: self._apply_state(after)))
+        self._set_status(f"label {label_id} carried to slice {index}: correct with clicks, C to commit, "
+                         "N to go on")
+
+    def carry_through(self, n: int | None = None, step: int = +1) -> None:
+        """Carry the object through up to `n` slices in the worker (stops when it vanishes)."""
+        if self._guard("carry"):
+            n = int(n if n is not None else self.carry_spin.value())
+            self._when_settled(lambda: self._carry_run_now(n, step))
+
+    def _carry_run_now(self, n: int, step: int) -> None:
+        source = self._carry_source()
+        if source is None:
+            return
+        label_id, spec, result = source
+        axis = self._carry_axis(spec)
+        if axis is None:
+            _notify("info", "This image has no slice axis to carry along.")
+            return
+        size = spatial_shape(self._image)[axis]
+        steps = []
+        for k in range(1, n + 1):
+            index = spec.index[axis] + k * step
+            if not 0 <= index < size:
+                break
+            s = replace(spec, index=tuple(index if a == axis else v for a, v in enumerate(spec.index)))
+            steps.append(CarryStep(plane_key(self._image, s), PlaneView(base_data(self._image), s), (s, axis)))
+        if not steps:
+            _notify("info", "No slices left in that direction.")
+            return
+        job = CarryRunJob(self._gen, mask=result.mask, offset=result.offset, steps=steps, min_area=CARRY_MIN_AREA)
+        self._carry_job = job
+        self._carry_state = {"label_id": label_id, "patches": [], "prev": result, "last": None}
+        self.cancel_button.setEnabled(True)
+        self._set_status(f"carrying label {label_id} through up to {len(steps)} slices…")
+        self._submit(job)
+
+    def _on_partial(self, job, payload) -> None:
+        if job is not self._carry_job:
+            return
+        _, step, result = payload
+        spec, axis = step.spec
+        state = self._carry_state
+        try:
+            patch, label_id = self._paint(spec, result, state["label_id"], result.window)
+        except LabelError as exc:
+            _notify("error", f"carry stopped: {exc}")
+            job.cancel.set()
+            return
+        seq = next(self._seq)
+        prev = state["prev"]
+        self._journal_commit(seq, _Obj(0, spec, seed=(prev.mask, prev.offset), predict_seed=True,
+                                       label_id=label_id), (), result, label_id, patch)
+        state["patches"].append((seq, patch))
+        state["prev"] = result
+        state["last"] = (label_id, spec, result, axis)
+
+    def _finish_carry_run(self, job, outcome: CarryRunOutcome) -> None:
+        if job is not self._carry_job:
+            return
+        state = self._carry_state
+        self._carry_job = None
+        self.cancel_button.setEnabled(False)
+        patches = list(state.get("patches", []))
+        done = len(patches)
+        reason = {"end": "reached the end", "vanished": "the object vanished",
+                  "cancelled": "cancelled"}.get(outcome.stopped, outcome.stopped)
+        _notify("info", f"Carried label {state['label_id']} through {done} slice(s): {reason}.")
+        self._set_status(f"carry: {done}/{outcome.total} slices, {reason}")
+        if not patches:
+            return
+        label_id, spec, result, axis = state["last"]
+        before_last, after_last = self._last_commit, (label_id, spec, result)
+        self._last_commit = after_last
+        self._go_to(spec, axis)
+        target = self._target
+
+        def undo():
+            for seq, patch in reversed(patches):
+                self._write_target(target, patch, patch.old)
+                self._journal_event({"type": "undo", "seq": seq})
+            self._last_commit = before_last
+
+        def redo():
+            for seq, patch in patches:
+                self._write_target(target, patch, patch.new)
+                self._journal_event({"type": "redo", "seq": seq})
+            self._last_commit = after_last
+
+        self.history.push(Action(f"carry run of label {label_id} ({done} slices)", undo, redo))
+
+    def cancel(self) -> None:
+        """Cancel a running carry."""
+        if self._carry_job is not None:
+            self._carry_job.cancel.set()
+            self._set_status("cancelling…")
+
+    # ------------------------------------------------------------------ journal
+    def choose_journal_dir(self, path: str | os.PathLike | None = None) -> None:
+        """Where journals go when the target has no file of its own (new journal from now on)."""
+        if path is None:
+            path = QFileDialog.getExistingDirectory(self, "Journal folder", str(self.journal_dir))
+            if not path:
+                return
+        self.journal_dir = path
+        self._set_status(f"journal folder: {self.journal_dir}")
+
+    @property
+    def journal_dir(self) -> Path:
+        return self._journal_dir
+
+    @journal_dir.setter
+    def journal_dir(self, path) -> None:
+        self._journal_dir = Path(path)
+        self._journal, self._journal_failed = None, False
+
+    @property
+    def journal_path(self) -> Path | None:
+        return self._journal.path if self._journal is not None else None
+
+    def _journal_writer(self) -> JournalWriter | None:
+        if self._journal is not None or self._journal_failed or self._image is None:
+            return self._journal
+        image, target = self._image, self._target
+        source = getattr(getattr(target, "source", None), "path", None) if target is not None else None
+        if source:
+            path = Path(source).with_suffix("").with_name(Path(source).stem + SUFFIX)
+        else:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", image.name)
+            path = self.journal_dir / f"{safe}-{stamp}-{next(self._tokens)}{SUFFIX}"
+        target_data = base_data(target) if target is not None else None
+        header = {
+            "image": {"name": image.name, "path": getattr(image.source, "path", None),
+                      "shape": list(base_data(image).shape), "dtype": str(base_data(image).dtype),
+                      "rgb": bool(image.rgb), "multiscale": bool(image.multiscale)},
+            "target": None if target is None else {
+                "name": target.name, "shape": list(target_data.shape), "dtype": str(target_data.dtype),
+                "start_next_id": self._ids.next if self._ids else 1},
+            "model": {"weights": self._weights_label},
+        }
+        try:
+            self._journal = JournalWriter(path, header)
+        except OSError as exc:
+            self._journal_failed = True
+            _notify("warning", f"cannot write the journal at {path}: {exc}")
+        return self._journal
+
+    def _journal_event(self, event: dict) -> None:
+        writer = self._journal_writer()
+        if writer is None:
+            return
+        try:
+            writer.append(event)
+        except OSError as exc:
+            _notify("warning", f"journal write failed: {exc}")
+
+    def _journal_prompts(self) -> None:
+        obj = self._obj
+        if obj is None or self._target is None:
+            return
+        self._journal_event({"type": "prompts", "image_plane": obj.spec.to_json(),
+                             "clicks": [[c.y, c.x, int(c.positive)] for c in self._clicks(self._points, obj.spec)],
+                             "label_id": obj.label_id})
+
+    def _journal_commit(self, seq, obj: _Obj, clicks, result: MaskResult, label_id: int, patch) -> None:
+        if self._journal is None and self._target is not None:
+            self._journal_writer()
+        seed = None
+        if obj.seed is not None:
+            seed = encode_mask(obj.seed[0], obj.seed[1])
+        self._journal_event({
+            "type": "commit", "seq": seq, "id": int(label_id),
+            "image_plane": obj.spec.to_json(), "target_plane": patch.plane.spec.to_json(),
+            "clicks": [[c.y, c.x, int(c.positive)] for c in clicks],
+            "seed": seed, "seed_predict": bool(obj.predict_seed),
+            "mask": encode_mask(result.mask, result.offset),
+            "overwrite": self.overwrite_check.isChecked(),
+            "extra_box": list(map(int, obj.extra_box)) if obj.extra_box is not None else None,
+        })
+
+    def save_segmentation(self, path: str | os.PathLike | None = None) -> Path | None:
+        """Save the target as TIFF and move the journal next to it (`<name>.journal.jsonl`)."""
+        if self._target is None:
+            _notify("info", "Nothing to save: there is no target layer yet.")
+            return None
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Save segmentation", "", "TIFF (*.tif *.tiff)")
+            if not path:
+                return None
+        import tifffile
+
+        path = Path(path)
+        data = np.asarray(base_data(self._target))
+        try:
+            tifffile.imwrite(path, data, compression="zlib", bigtiff=data.nbytes > 2**31)
+            writer = self._journal_writer()
+            if writer is not None:
+                writer.relocate(path.with_name(path.stem + SUFFIX))
+        except OSError as exc:
+            _notify("error", f"saving failed: {exc}")
+            return None
+        _notify("info", f"Saved {path.name} and its journal.")
+        return path
+
+
+def shortcut_table() -> str:
+    """Markdown table of the shortcuts (for the docs)."""
+    rows = ["| key | action |", "|---|---|"]
+    rows += [f"| `{k}` | {d} |" for k, _, d in SHORTCUTS]
+    return "\n".join(rows)

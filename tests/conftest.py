@@ -1,0 +1,100 @@
+"""Fixtures for the widget and journal tests: predictors that need no trained weights."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from napari_inter2former.model.reference_map import CERTAIN_BG, CERTAIN_FG, LIKELY_FG
+from napari_inter2former.session import Predictor
+
+# Random init with seed 2 predicts small, local masks on the samples (seed 0 fills whole windows).
+RANDOM_SEED = 2
+
+
+class DiskPredictor(Predictor):
+    """The real predictor (windows, reference maps, sessions), with a transparent decoder:
+    foreground = positive click disks grown by `grow` px, plus the carried/seeded
+    probably-foreground region, minus grown negative disks. Lets tests reason about
+    exact pixels (overlaps, carries) while everything around the decoder is real.
+
+    encode=True still runs the real tile encoder and decoder first (for memory tests);
+    delay_s slows each decode down (for tests of a busy worker).
+    """
+
+    def __init__(self, grow: int = 6, encode: bool = False, delay_s: float = 0.0, **kwargs):
+        kwargs.setdefault("weights", None)
+        super().__init__(**kwargs)
+        self.grow, self.encode, self.delay_s = grow, encode, delay_s
+        self.decodes = 0
+
+    def decode_window(self, window, ref, progress=None):
+        with self.lock:
+            if self.encode:
+                super().decode_window(window, ref, progress)
+            if self.delay_s:
+                time.sleep(self.delay_s)
+            self.decodes += 1
+            k = 2 * self.grow + 1
+            pos = (ref == CERTAIN_FG).float()[None, None]
+            neg = (ref == CERTAIN_BG).float()[None, None]
+            grown_pos = F.max_pool2d(pos, k, stride=1, padding=self.grow)[0, 0] > 0
+            grown_neg = F.max_pool2d(neg, k, stride=1, padding=self.grow)[0, 0] > 0
+            fg = (grown_pos | (ref == LIKELY_FG)) & ~grown_neg
+            return fg.numpy()
+
+
+@pytest.fixture
+def random_predictor():
+    torch.set_num_threads(1)
+    return Predictor(weights=None, seed=RANDOM_SEED)
+
+
+@pytest.fixture
+def disk_predictor():
+    return DiskPredictor()
+
+
+@pytest.fixture
+def open_widget(make_napari_viewer, tmp_path):
+    """open_widget(predictor, image=None, **add_image_kwargs) -> (viewer, widget), opened via the manifest."""
+
+    def factory(predictor, image=None, **kwargs):
+        viewer = make_napari_viewer()
+        if image is not None:
+            viewer.add_image(image, **kwargs)
+        _, widget = viewer.window.add_plugin_dock_widget("napari-inter2former", "Interactive segmentation")
+        widget.set_predictor(predictor)
+        widget.journal_dir = tmp_path / "journals"
+        return viewer, widget
+
+    yield factory
+
+
+def wait_idle(qtbot, widget, timeout: int = 30000) -> None:
+    qtbot.waitUntil(lambda: not widget.busy, timeout=timeout)
+
+
+def notifications_since(start: int) -> list[str]:
+    from napari.utils.notifications import notification_manager
+
+    return [str(n.message) for n in notification_manager.records[start:]]
+
+
+def notification_count() -> int:
+    from napari.utils.notifications import notification_manager
+
+    return len(notification_manager.records)
+
+
+def labels_of(data) -> set[int]:
+    return set(np.unique(np.asarray(data)).tolist()) - {0}
+
+
+def pytest_configure(config):
+    # napari/npe2 on pydantic 2 warn on import; the message does not name the category
+    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:pydantic.*")

@@ -1,0 +1,288 @@
+"""The annotation widget in a real (headless) napari viewer, opened through the plugin manifest."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import RANDOM_SEED, DiskPredictor, labels_of, notification_count, notifications_since, wait_idle
+
+from napari_inter2former._sample_data import nuclei_2d
+from napari_inter2former.journal import read_journal, replay
+from napari_inter2former.session import Click, Predictor
+from napari_inter2former.ui.layers import PREVIEW_NAME, PROMPTS_NAME
+
+
+@pytest.fixture
+def nuclei():
+    return nuclei_2d()[0][0]
+
+
+def _brightest(image, avoid=None):
+    """A pixel inside a bright nucleus, away from `avoid`."""
+    img = image.astype(float)
+    if avoid is not None:
+        yy, xx = np.mgrid[: img.shape[0], : img.shape[1]]
+        img[(yy - avoid[0]) ** 2 + (xx - avoid[1]) ** 2 < 60**2] = 0
+    return np.unravel_index(np.argmax(img), img.shape)
+
+
+def _preview_full(viewer, widget, shape):
+    """The preview layer's content pasted into a full-size array (it only holds the window)."""
+    r = widget._result
+    return np.zeros(shape, bool) if r is None else r.to_full(shape)
+
+
+def test_click_commit_undo_redo(qtbot, open_widget, random_predictor, nuclei):
+    viewer, widget = open_widget(random_predictor, nuclei, name="nuclei")
+    prompts, preview = viewer.layers[PROMPTS_NAME], viewer.layers[PREVIEW_NAME]
+    target = widget._target
+    assert target is not None and labels_of(target.data) == set()
+    y, x = _brightest(nuclei)
+    prompts.add([y, x])
+    wait_idle(qtbot, widget)
+    result = widget._result
+    assert result is not None and not result.empty
+    # the preview layer holds the window only, placed at the window's offset
+    assert preview.data.shape == result.mask.shape
+    np.testing.assert_allclose(np.asarray(preview.translate), result.offset)
+    np.testing.assert_array_equal(preview.data.astype(bool), result.mask)
+    assert widget.last_latency_s is not None and "ms" in widget.latency_label.text()
+
+    widget.commit()
+    first = np.asarray(target.data).copy()
+    assert labels_of(first) == {1}
+    np.testing.assert_array_equal(first == 1, result.to_full(nuclei.shape))
+    assert len(prompts.data) == 0 and widget._result is None  # ready for the next object
+
+    # A second object whose prediction covers the first (random init predicts the same
+    # pixels): by default nothing of object 1 may change.
+    start = notification_count()
+    y2, x2 = _brightest(nuclei, avoid=(y, x))
+    prompts.add([y2, x2])
+    wait_idle(qtbot, widget)
+    second = widget._result
+    widget.commit()
+    after = np.asarray(target.data)
+    np.testing.assert_array_equal(after == 1, first == 1)
+    expected2 = second.to_full(nuclei.shape) & (first == 0)
+    np.testing.assert_array_equal(after == 2, expected2)
+    if not expected2.any():  # all of it was object 1: refused, with a message, object kept
+        assert any("other objects" in m for m in notifications_since(start))
+        assert len(prompts.data) == 1
+
+    if expected2.any():  # undo / redo the second commit
+        widget.undo()
+        assert labels_of(target.data) == {1} and len(prompts.data) == 1
+        widget.redo()
+        assert labels_of(target.data) == {1, 2}
+        widget.undo()
+    widget.undo()  # the second click
+    assert len(prompts.data) == 0
+    widget.undo()  # the first commit
+    assert labels_of(target.data) == set()
+    assert len(prompts.data) == 1 and widget._result is not None  # the object is back for editing
+    widget.redo()
+    np.testing.assert_array_equal(np.asarray(target.data) == 1, first == 1)
+
+
+def test_second_object_never_overwrites_first(qtbot, open_widget, nuclei):
+    viewer, widget = open_widget(DiskPredictor(grow=10), nuclei)
+    prompts, target = viewer.layers[PROMPTS_NAME], widget._target
+    prompts.add([100, 100])
+    wait_idle(qtbot, widget)
+    widget.commit()
+    first = np.asarray(target.data) == 1
+    prompts.add([100, 112])  # disks of radius 15 overlap
+    wait_idle(qtbot, widget)
+    preview2 = widget._result.to_full(nuclei.shape)
+    assert (preview2 & first).any() and (preview2 & ~first).any()
+    widget.commit()
+    data = np.asarray(target.data)
+    np.testing.assert_array_equal(data == 1, first)
+    np.testing.assert_array_equal(data == 2, preview2 & ~first)
+    # several levels of undo and redo
+    widget.undo()  # commit 2
+    assert labels_of(target.data) == {1} and len(prompts.data) == 1
+    widget.undo()  # click 2
+    assert labels_of(target.data) == {1} and len(prompts.data) == 0
+    widget.undo()  # commit 1
+    assert labels_of(target.data) == set() and len(prompts.data) == 1
+    widget.undo()  # click 1
+    assert len(prompts.data) == 0 and widget._result is None
+    for _ in range(4):
+        widget.redo()
+    np.testing.assert_array_equal(np.asarray(target.data), data)
+    # with "allow overwriting", a third object takes pixels from the others
+    widget.overwrite_check.setChecked(True)
+    prompts.add([100, 106])
+    wait_idle(qtbot, widget)
+    preview3 = widget._result.to_full(nuclei.shape)
+    widget.commit()
+    np.testing.assert_array_equal(np.asarray(target.data) == 3, preview3)
+
+
+def test_rapid_clicks_end_in_the_final_prompt_set(qtbot, open_widget, nuclei):
+    slow = Predictor(weights=None, seed=RANDOM_SEED)
+    viewer, widget = open_widget(slow, nuclei)
+    prompts = viewer.layers[PROMPTS_NAME]
+    computed = []
+    widget._worker.finished_job.connect(lambda job, result: computed.append(job.generation))
+    rng = np.random.default_rng(0)
+    points = rng.integers(40, 320, size=(10, 2))
+    for i, (y, x) in enumerate(points):
+        widget.set_polarity(i % 3 != 2)
+        prompts.add([y, x])  # no waiting: the worker computes the newest state only
+    assert widget.busy
+    wait_idle(qtbot, widget, timeout=60000)
+    assert 1 <= len(computed) < 10  # intermediate states were skipped
+    final = [Click(int(y), int(x), i % 3 != 2) for i, (y, x) in enumerate(points)]
+    assert widget._clicks(widget._points, widget._obj.spec) == tuple(final)
+    reference = Predictor(weights=None, seed=RANDOM_SEED)
+    reference.set_image(nuclei)
+    expected = reference.new_session().set_clicks(final)
+    np.testing.assert_array_equal(widget._result.to_full(nuclei.shape), expected.to_full(nuclei.shape))
+    np.testing.assert_array_equal(viewer.layers[PREVIEW_NAME].data.astype(bool), widget._result.mask)
+
+
+def test_moving_and_removing_points_repredict(qtbot, open_widget, nuclei):
+    viewer, widget = open_widget(DiskPredictor(grow=4), nuclei)
+    prompts = viewer.layers[PROMPTS_NAME]
+    prompts.add([100, 100])
+    prompts.add([150, 150])
+    wait_idle(qtbot, widget)
+    assert widget._result.to_full(nuclei.shape)[150, 150]
+    prompts.selected_data = {1}
+    prompts.remove_selected()
+    wait_idle(qtbot, widget)
+    full = widget._result.to_full(nuclei.shape)
+    assert full[100, 100] and not full[150, 150]
+    prompts.data = np.array([[200.0, 60.0]])  # a point moved
+    wait_idle(qtbot, widget)
+    full = widget._result.to_full(nuclei.shape)
+    assert full[200, 60] and not full[100, 100]
+
+
+def test_polarity_toggle_and_key_bindings(qtbot, open_widget, nuclei):
+    viewer, widget = open_widget(DiskPredictor(grow=8), nuclei)
+    prompts = viewer.layers[PROMPTS_NAME]
+    handler = viewer.window._qt_viewer._key_map_handler
+    prompts.add([100, 100])
+    handler.press_key("T")
+    handler.release_key("T")
+    assert widget._positive is False
+    prompts.add([100, 104])
+    assert prompts.features["positive"].tolist() == [True, False]
+    face = np.asarray(prompts.face_color)
+    assert face[0, 1] > 0.5 and face[1, 0] > 0.5  # green, red
+    wait_idle(qtbot, widget)
+    assert not widget._result.to_full(nuclei.shape)[100, 104]  # the negative click carved a hole
+    # shortcuts work whichever of our layers (or the target) is selected
+    for layer, key in ((widget._target, "C"), (viewer.layers[PREVIEW_NAME], "Control-Z"),
+                       (prompts, "Control-Shift-Z")):
+        viewer.layers.selection.active = layer
+        handler.press_key(key)
+        handler.release_key(key)
+        if key == "C":
+            assert labels_of(widget._target.data) == {1}
+        elif key == "Control-Z":
+            assert labels_of(widget._target.data) == set()
+        else:
+            assert labels_of(widget._target.data) == {1}
+    # Shift+C clears the current object
+    prompts.add([250, 250])
+    viewer.layers.selection.active = widget._target
+    handler.press_key("Shift-C")
+    assert len(prompts.data) == 0 and widget._obj is None
+
+
+def test_edit_existing_label(qtbot, open_widget, nuclei):
+    viewer, widget = open_widget(DiskPredictor(grow=6), nuclei)
+    prompts, target = viewer.layers[PROMPTS_NAME], widget._target
+    target.data[50:70, 50:70] = 7
+    target.data[200:210, 200:210] = 3
+    widget.set_target(None)
+    widget.set_target(target)  # a rescan: the next new id is 8
+    widget.start_pick()
+    prompts.add([60, 60])  # the pick click is not a prompt
+    assert len(prompts.data) == 0 and widget._obj.label_id == 7
+    prompts.add([60, 75])  # grow label 7 with a positive click
+    wait_idle(qtbot, widget)
+    widget.commit()
+    data = np.asarray(target.data)
+    assert data[60, 75] == 7 and data[205, 205] == 3 and labels_of(data) == {3, 7}
+    prompts.add([120, 120])
+    wait_idle(qtbot, widget)
+    widget.commit()
+    assert labels_of(target.data) == {3, 7, 8}
+
+
+def test_bad_inputs_give_messages(qtbot, open_widget, make_napari_viewer, nuclei):
+    # no image layer at all
+    viewer = make_napari_viewer()
+    _, empty = viewer.window.add_plugin_dock_widget("napari-inter2former", "Interactive segmentation")
+    start = notification_count()
+    empty.commit()
+    empty.carry_next()
+    assert any("image layer" in m for m in notifications_since(start))
+
+    viewer, widget = open_widget(DiskPredictor(), nuclei)
+    prompts = viewer.layers[PROMPTS_NAME]
+    start = notification_count()
+    prompts.add([500, 20])  # outside the 360x360 image
+    assert len(prompts.data) == 0
+    assert any("outside the image" in m for m in notifications_since(start))
+
+    # a uint8 target whose 255 ids are all used: commit refuses, the object is kept
+    full = np.zeros(nuclei.shape, np.uint8)
+    full[:15, :17] = np.arange(1, 256, dtype=np.uint8).reshape(15, 17)
+    target = viewer.add_labels(full, name="full")
+    widget.set_target(target)
+    prompts.add([200, 200])
+    wait_idle(qtbot, widget)
+    start = notification_count()
+    widget.commit()
+    assert any("full" in m for m in notifications_since(start))
+    assert len(prompts.data) == 1 and widget._result is not None
+    np.testing.assert_array_equal(target.data, full)
+    # switching to a roomier target, the same object commits
+    widget.set_target(None)
+    big = viewer.add_labels(np.zeros(nuclei.shape, np.uint16), name="big")
+    widget.set_target(big)
+    prompts.add([200, 206])
+    wait_idle(qtbot, widget)
+    widget.commit()
+    assert labels_of(big.data) == {1}
+
+    # an image the model cannot use (constant): a message, no crash
+    viewer.add_image(np.full((64, 64), 5, np.uint8), name="flat")
+    widget.set_image_layer(viewer.layers["flat"])
+    start = notification_count()
+    viewer.layers[PROMPTS_NAME].add([30, 30])
+    qtbot.waitUntil(lambda: any("constant" in m for m in notifications_since(start)), timeout=10000)
+    assert not widget.busy
+
+
+def test_journal_written_and_replayed(qtbot, open_widget, nuclei, tmp_path):
+    viewer, widget = open_widget(DiskPredictor(grow=5), nuclei, name="nuclei")
+    prompts, target = viewer.layers[PROMPTS_NAME], widget._target
+    for y, x in ((80, 80), (82, 90), (200, 220)):
+        prompts.add([y, x])
+        wait_idle(qtbot, widget)
+        widget.commit()
+    widget.undo()  # the third commit
+    widget.undo()
+    widget.redo()
+    widget.redo()
+    widget.undo()
+    header, events = read_journal(widget.journal_path)
+    assert header["target"]["shape"] == list(nuclei.shape)
+    assert [e["type"] for e in events if e["type"] != "prompts"] == [
+        "commit", "commit", "commit", "undo", "redo", "undo"]
+    rebuilt = replay(widget.journal_path)
+    np.testing.assert_array_equal(rebuilt, np.asarray(target.data))
+    predicted = replay(widget.journal_path, image=nuclei, mode="predict", predictor=DiskPredictor(grow=5))
+    np.testing.assert_array_equal(predicted, np.asarray(target.data))
+    # saving puts the segmentation and its journal side by side
+    saved = widget.save_segmentation(tmp_path / "seg.tif")
+    assert saved.exists() and (tmp_path / "seg.journal.jsonl").exists()
+    assert widget.journal_path == tmp_path / "seg.journal.jsonl"
