@@ -19,17 +19,17 @@ RANDOM_SEED = 2
 class DiskPredictor(Predictor):
     """The real predictor (windows, reference maps, sessions), with a transparent decoder:
     foreground = positive click disks grown by `grow` px, plus the carried/seeded
-    probably-foreground region, minus grown negative disks. Lets tests reason about
+    probably-foreground region (eroded by `shrink` px), minus grown negative disks. Lets tests reason about
     exact pixels (overlaps, carries) while everything around the decoder is real.
 
     encode=True still runs the real tile encoder and decoder first (for memory tests);
     delay_s slows each decode down (for tests of a busy worker).
     """
 
-    def __init__(self, grow: int = 6, encode: bool = False, delay_s: float = 0.0, **kwargs):
+    def __init__(self, grow: int = 6, shrink: int = 0, encode: bool = False, delay_s: float = 0.0, **kwargs):
         kwargs.setdefault("weights", None)
         super().__init__(**kwargs)
-        self.grow, self.encode, self.delay_s = grow, encode, delay_s
+        self.grow, self.shrink, self.encode, self.delay_s = grow, shrink, encode, delay_s
         self.decodes = 0
 
     def decode_window(self, window, ref, progress=None):
@@ -44,7 +44,11 @@ class DiskPredictor(Predictor):
             neg = (ref == CERTAIN_BG).float()[None, None]
             grown_pos = F.max_pool2d(pos, k, stride=1, padding=self.grow)[0, 0] > 0
             grown_neg = F.max_pool2d(neg, k, stride=1, padding=self.grow)[0, 0] > 0
-            fg = (grown_pos | (ref == LIKELY_FG)) & ~grown_neg
+            likely = (ref == LIKELY_FG).float()[None, None]
+            if self.shrink:  # erode the carried region: objects that fade through a stack
+                k2 = 2 * self.shrink + 1
+                likely = -F.max_pool2d(-likely, k2, stride=1, padding=self.shrink)
+            fg = (grown_pos | (likely[0, 0] > 0)) & ~grown_neg
             return fg.numpy()
 
 
@@ -94,7 +98,3 @@ def notification_count() -> int:
 def labels_of(data) -> set[int]:
     return set(np.unique(np.asarray(data)).tolist()) - {0}
 
-
-def pytest_configure(config):
-    # napari/npe2 on pydantic 2 warn on import; the message does not name the category
-    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:pydantic.*")

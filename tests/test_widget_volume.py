@@ -1,0 +1,162 @@
+"""Stacks: predict on the displayed slice, carry objects through slices, nD and multi-channel data."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+from conftest import DiskPredictor, labels_of, notification_count, notifications_since, wait_idle
+
+from napari_inter2former._sample_data import nuclei_3d
+from napari_inter2former.journal import replay
+from napari_inter2former.ui.layers import PREVIEW_NAME, PROMPTS_NAME
+
+
+def _slice_of(viewer, axis=0):
+    return int(viewer.dims.current_step[axis])
+
+
+def test_carry_object_through_slices_keeps_its_id(qtbot, open_widget):
+    volume = nuclei_3d()[0][0]
+    viewer, widget = open_widget(DiskPredictor(grow=5), volume, name="stack")
+    prompts, preview, target = viewer.layers[PROMPTS_NAME], viewer.layers[PREVIEW_NAME], widget._target
+    assert target.data.shape == volume.shape
+    viewer.dims.set_current_step(0, 10)
+    prompts.add([10, 64, 64])
+    wait_idle(qtbot, widget)
+    # prediction is on slice 10 only; the preview sits on that slice, window-sized
+    assert preview.data.shape[0] == 1 and preview.translate[0] == 10
+    widget.commit()
+    assert labels_of(target.data[10]) == {1} and labels_of(target.data) == {1}
+
+    handler = viewer.window._qt_viewer._key_map_handler
+    handler.press_key("N")  # carry to slice 11 (previous mask as the prompt)
+    wait_idle(qtbot, widget)
+    assert _slice_of(viewer) == 11 and widget._obj.label_id == 1
+    carried = widget._result.to_full(volume.shape[1:])
+    np.testing.assert_array_equal(carried, target.data[10] == 1)
+    prompts.add([11, 64, 80])  # a correction click on this slice only
+    wait_idle(qtbot, widget)
+    handler.press_key("C")
+    assert labels_of(target.data[11]) == {1}
+    assert (target.data[11] == 1).sum() > (target.data[10] == 1).sum()
+
+    widget.carry_previous()  # from the last commit on slice 11 back to 10 ... and 9
+    wait_idle(qtbot, widget)
+    assert _slice_of(viewer) == 10
+    widget.commit()
+    widget.carry_previous()
+    wait_idle(qtbot, widget)
+    widget.commit()
+    assert [labels_of(target.data[z]) for z in (9, 10, 11)] == [{1}, {1}, {1}]
+    assert labels_of(target.data) == {1}
+
+    # a second object gets a new id, and carries with its own id
+    viewer.dims.set_current_step(0, 5)
+    prompts.add([5, 20, 20])
+    wait_idle(qtbot, widget)
+    widget.carry_next()
+    wait_idle(qtbot, widget)
+    widget.commit()
+    assert labels_of(target.data[5]) == {2} and labels_of(target.data[6]) == {2}
+
+    # the journal rebuilds the whole volume
+    np.testing.assert_array_equal(replay(widget.journal_path), np.asarray(target.data))
+
+
+def test_carry_through_n_slices_in_the_worker(qtbot, open_widget):
+    volume = nuclei_3d()[0][0]
+    viewer, widget = open_widget(DiskPredictor(grow=6, shrink=2), volume)
+    prompts, target = viewer.layers[PROMPTS_NAME], widget._target
+    viewer.dims.set_current_step(0, 2)
+    prompts.add([2, 60, 60])
+    wait_idle(qtbot, widget)
+    start = notification_count()
+    widget.carry_through(20)  # commits slice 2, then carries; erosion makes the object vanish
+    assert widget.busy
+    wait_idle(qtbot, widget)
+    carried = [z for z in range(volume.shape[0]) if 1 in labels_of(target.data[z])]
+    assert carried[0] == 2 and carried == list(range(2, carried[-1] + 1))
+    assert 3 <= len(carried) < 20
+    areas = [(target.data[z] == 1).sum() for z in carried]
+    assert areas == sorted(areas, reverse=True)
+    assert any("vanished" in m for m in notifications_since(start))
+    assert labels_of(target.data) == {1}
+    widget.undo()  # the whole carry run is one undo step
+    assert [z for z in range(volume.shape[0]) if 1 in labels_of(target.data[z])] == [2]
+    widget.redo()
+    assert [z for z in range(volume.shape[0]) if 1 in labels_of(target.data[z])] == carried
+
+
+def test_carry_run_can_be_cancelled(qtbot, open_widget):
+    volume = nuclei_3d()[0][0]
+    viewer, widget = open_widget(DiskPredictor(grow=6, delay_s=0.15), volume)
+    prompts, target = viewer.layers[PROMPTS_NAME], widget._target
+    prompts.add([0, 60, 60])
+    wait_idle(qtbot, widget)
+    progress = []
+    widget._worker.progress.connect(lambda job, done, total: progress.append((done, total)))
+    widget.carry_through(23)
+    qtbot.waitUntil(lambda: len(progress) >= 3, timeout=10000)
+    widget.cancel()
+    wait_idle(qtbot, widget)
+    done = [z for z in range(volume.shape[0]) if 1 in labels_of(target.data[z])]
+    assert 2 <= len(done) < 24 and done == list(range(len(done)))
+    assert progress[0][1] == 23
+    # the UI works on: clicking again after the cancel
+    viewer.dims.set_current_step(0, 20)
+    prompts.add([20, 30, 30])
+    wait_idle(qtbot, widget)
+    assert widget._result is not None and not widget._result.empty
+
+
+def test_4d_and_5d_data_predict_on_the_displayed_plane(qtbot, open_widget):
+    rng = np.random.default_rng(1)
+    data4 = rng.integers(0, 200, size=(2, 3, 64, 64), dtype=np.uint8)
+    viewer, widget = open_widget(DiskPredictor(grow=4), data4, name="4d")
+    prompts, target = viewer.layers[PROMPTS_NAME], widget._target
+    viewer.dims.set_current_step(0, 1)
+    viewer.dims.set_current_step(1, 2)
+    prompts.add([1, 2, 30, 30])
+    wait_idle(qtbot, widget)
+    widget.commit()
+    assert target.data.shape == data4.shape
+    assert labels_of(target.data[1, 2]) == {1} and labels_of(target.data) == {1}
+
+    # 5-D (C, T, Z, Y, X), dask-backed, with the channel axis chosen in the widget
+    data5 = da.from_array(rng.integers(0, 200, size=(2, 2, 3, 64, 64), dtype=np.uint16), chunks=(1, 1, 1, 64, 64))
+    layer = viewer.add_image(data5, name="5d")
+    widget.set_image_layer(layer)
+    widget.channel_axis_combo.setCurrentIndex(widget.channel_axis_combo.findData(0))
+    widget.channel_combo.setCurrentIndex(widget.channel_combo.findData(1))
+    widget.set_target(None)
+    viewer.dims.set_current_step(2, 1)
+    prompts = viewer.layers[PROMPTS_NAME]
+    start = notification_count()
+    prompts.add([0, 0, 1, 10, 50])
+    wait_idle(qtbot, widget)
+    assert widget._obj.spec.index[:3] == (1, 0, 1)  # channel 1 of axis 0, t=0, z=1
+    widget.commit()
+    target5 = widget._target
+    assert target5.data.shape == (2, 3, 64, 64)  # the leading channel axis is not in the labels
+    assert labels_of(target5.data[0, 1]) == {1} and labels_of(target5.data) == {1}
+    assert not any("error" in m.lower() for m in notifications_since(start))
+
+    # 3-D rendering: a clear message instead of a click
+    viewer.dims.ndisplay = 3
+    start = notification_count()
+    prompts.add([0, 0, 1, 40, 40])
+    assert any("2-D" in m for m in notifications_since(start))
+    assert len(prompts.data) == 0
+
+
+def test_rgb_image(qtbot, open_widget):
+    rgb = np.zeros((80, 90, 3), np.uint8)
+    rgb[20:40, 30:60] = (200, 40, 10)
+    rgb[::7] += 5
+    viewer, widget = open_widget(DiskPredictor(grow=3), rgb, rgb=True, name="rgb")
+    prompts, target = viewer.layers[PROMPTS_NAME], widget._target
+    assert prompts.ndim == 2 and target.data.shape == (80, 90)
+    prompts.add([30, 45])
+    wait_idle(qtbot, widget)
+    widget.commit()
+    assert labels_of(target.data) == {1} and target.data[30, 45] == 1
