@@ -23,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="image file (.tif or .npy) for --mode predict; default: the path in the journal")
     parser.add_argument("--weights", default="default",
                         help="weights for --mode predict: 'default', a path, or 'random' (random init)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random init for --weights random")
     parser.add_argument("--labels", type=Path, default=None,
                         help="start from these labels instead of an empty target (e.g. the segmentation "
                              "the journal was started on)")
@@ -61,7 +62,10 @@ def run(args: argparse.Namespace) -> int:
         image = _load(image_path)
         from ..session import Predictor
 
-        predictor = Predictor(weights=None if args.weights == "random" else args.weights)
+        if args.weights == "random":
+            predictor = Predictor(weights=None, seed=args.seed)
+        else:
+            predictor = Predictor(weights=args.weights)
     labels = None
     if args.labels is not None:
         labels = np.array(_load(args.labels))

@@ -1,0 +1,142 @@
+"""Journal: planes, painting rules, run-length masks, the file format, replay (API and CLI). No napari."""
+
+from __future__ import annotations
+
+import json
+
+import dask.array as da
+import numpy as np
+import pytest
+import tifffile
+
+from napari_inter2former._sample_data import nuclei_2d
+from napari_inter2former.cli import main as cli_main
+from napari_inter2former.journal import (
+    JournalError, JournalWriter, LabelError, PlaneSpec, PlaneView, decode_mask, encode_mask, paint_object,
+    read_journal, replay,
+)
+from napari_inter2former.session import Click, Predictor
+
+
+@pytest.mark.parametrize("mask", [
+    np.zeros((5, 7), bool), np.ones((4, 3), bool), np.eye(6, dtype=bool),
+    np.random.default_rng(0).random((40, 33)) > 0.6,
+])
+def test_rle_round_trip(mask):
+    raw = json.loads(json.dumps(encode_mask(mask, (10, 20))))
+    out, offset = decode_mask(raw)
+    full = np.zeros((60, 60), bool)
+    full[10:10 + mask.shape[0], 20:20 + mask.shape[1]] = mask
+    back = np.zeros((60, 60), bool)
+    back[offset[0]:offset[0] + out.shape[0], offset[1]:offset[1] + out.shape[1]] = out
+    np.testing.assert_array_equal(back, full)
+
+
+def test_plane_view_reads_and_writes_any_axis_order():
+    data = np.arange(2 * 3 * 10 * 12).reshape(2, 3, 10, 12)
+    view = PlaneView(da.from_array(data, chunks=(1, 1, 5, 5)), PlaneSpec((1, None, None, None), 2, 3, 1))
+    assert view.shape == (10, 12, 3)
+    np.testing.assert_array_equal(view[2:4, 3:5], np.moveaxis(data[1, :, 2:4, 3:5], 0, -1))
+    transposed = PlaneView(data, PlaneSpec((1, 2, None, None), 3, 2))  # rows = axis 3
+    assert transposed.shape == (12, 10)
+    np.testing.assert_array_equal(transposed[3:5, 2:4], data[1, 2, 2:4, 3:5].T)
+    labels = np.zeros((3, 10, 12), np.uint16)
+    PlaneView(labels, PlaneSpec((None, 2, None), 2, 0)).write(1, 3, 0, 2, np.array([[1, 2], [3, 4]]))
+    np.testing.assert_array_equal(labels[0:2, 2, 1:3], [[1, 3], [2, 4]])
+    with pytest.raises(IndexError):
+        PlaneView(labels, PlaneSpec((5, None, None), 1, 2))
+
+
+def test_painting_protects_other_objects_and_clears_shrunk_pixels():
+    labels = np.zeros((1, 30, 30), np.uint8)
+    plane = PlaneView(labels, PlaneSpec((0, None, None), 1, 2))
+    first = paint_object(plane, np.ones((10, 10), bool), (5, 5), 1)
+    assert first.written == 100 and first.blocked == 0
+    second = paint_object(plane, np.ones((10, 10), bool), (10, 10), 2)
+    assert second.written == 75 and second.blocked == 25
+    assert (labels == 1).sum() == 100 and (labels == 2).sum() == 75
+    third = paint_object(plane, np.ones((4, 4), bool), (12, 12), 3, overwrite=True)
+    assert third.written == 16 and (labels == 1).sum() == 100 - 9
+    # re-painting label 2 smaller clears its pixels inside the region that are no longer in the mask
+    paint_object(plane, np.ones((3, 3), bool), (17, 17), 2, extra_box=(10, 20, 10, 20))
+    assert (labels == 2).sum() == 9
+    third.undo()
+    assert (labels == 3).sum() == 0
+    with pytest.raises(LabelError, match="does not fit"):
+        paint_object(plane, np.ones((2, 2), bool), (0, 0), 256)
+    with pytest.raises(LabelError, match="outside"):
+        paint_object(plane, np.ones((2, 2), bool), (40, 40), 4)
+
+
+def _commit(seq, label_id, mask, offset, clicks=(), seed=None):
+    spec = PlaneSpec((None, None), 0, 1).to_json()
+    return {"type": "commit", "seq": seq, "id": label_id, "image_plane": spec, "target_plane": spec,
+            "clicks": [[c.y, c.x, int(c.positive)] for c in clicks], "seed": seed,
+            "mask": encode_mask(mask, offset), "overwrite": False, "extra_box": None}
+
+
+def test_journal_file_survives_a_truncated_last_line(tmp_path):
+    path = tmp_path / "a.journal.jsonl"
+    writer = JournalWriter(path, {"target": {"shape": [20, 20], "dtype": "uint16"}})
+    writer.append(_commit(1, 1, np.ones((3, 3), bool), (2, 2)))
+    writer.append(_commit(2, 2, np.ones((3, 3), bool), (10, 10)))
+    with open(path, "a") as fh:
+        fh.write('{"type": "commit", "seq": 3, "id"')  # a crash mid-write
+    header, events = read_journal(path)
+    assert header["format"] == "napari-inter2former-journal" and len(events) == 2
+    labels = replay(path)
+    assert labels.dtype == np.uint16 and (labels == 1).sum() == 9 and (labels == 2).sum() == 9
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0], "{broken", lines[1]]) + "\n")
+    with pytest.raises(JournalError, match="damaged"):
+        read_journal(path)
+    (tmp_path / "x.jsonl").write_text('{"format": "other"}\n')
+    with pytest.raises(JournalError):
+        read_journal(tmp_path / "x.jsonl")
+
+
+def test_replay_follows_undo_and_redo(tmp_path):
+    path = tmp_path / "b.journal.jsonl"
+    writer = JournalWriter(path, {"target": {"shape": [20, 20], "dtype": "uint32"}})
+    writer.append(_commit(1, 1, np.ones((5, 5), bool), (0, 0)))
+    writer.append(_commit(2, 2, np.ones((5, 5), bool), (3, 3)))  # overlaps 1: only its free pixels
+    writer.append({"type": "undo", "seq": 2})
+    writer.append({"type": "undo", "seq": 1})
+    writer.append({"type": "redo", "seq": 1})
+    writer.append(_commit(3, 3, np.ones((2, 2), bool), (15, 15)))
+    labels = replay(path)
+    assert set(np.unique(labels)) == {0, 1, 3} and (labels == 1).sum() == 25
+    writer.append({"type": "redo", "seq": 2})  # impossible: a commit came after the undo
+    with pytest.raises(JournalError, match="redo"):
+        replay(path)
+
+
+def test_replay_predict_mode_reproduces_the_session(tmp_path):
+    image = nuclei_2d()[0][0]
+    predictor = Predictor(weights=None, seed=2)
+    predictor.set_image(image)
+    clicks = [Click(120, 140, True), Click(126, 150, True), Click(110, 130, False)]
+    session = predictor.new_session()
+    for c in clicks:
+        result = session.add_click(c.y, c.x, c.positive)
+    path = tmp_path / "c.journal.jsonl"
+    writer = JournalWriter(path, {"image": {"path": None}, "target": {"shape": list(image.shape), "dtype": "uint16"}})
+    writer.append(_commit(1, 1, result.mask, result.offset, clicks))
+    from_masks = replay(path)
+    from_model = replay(path, image=image, mode="predict", predictor=Predictor(weights=None, seed=2))
+    np.testing.assert_array_equal(from_masks == 1, result.to_full(image.shape))
+    np.testing.assert_array_equal(from_model, from_masks)
+    with pytest.raises(JournalError, match="image"):
+        replay(path, mode="predict")
+
+    # the command line
+    out = tmp_path / "out.tif"
+    assert cli_main(["replay", str(path), "-o", str(out)]) == 0
+    np.testing.assert_array_equal(tifffile.imread(out), from_masks)
+    np.save(tmp_path / "image.npy", image)
+    out2 = tmp_path / "out2.npy"
+    assert cli_main(["replay", str(path), "--mode", "predict", "--image", str(tmp_path / "image.npy"),
+                     "--weights", "random", "--seed", "2", "-o", str(out2)]) == 0
+    np.testing.assert_array_equal(np.load(out2), from_masks)
+    assert cli_main(["replay", str(path), "--mode", "predict"]) == 2  # no image anywhere
+    assert cli_main(["replay", str(tmp_path / "missing.jsonl")]) == 2
