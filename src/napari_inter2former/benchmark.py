@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "'random' = random init")
     parser.add_argument("--encoder-sizes", default="256,512,1024", help="tile sides for the encoder timing")
     parser.add_argument("--windows", default="256,512,1024", help="decoding window sides for the click timing")
-    parser.add_argument("--objects", type=int, default=4, help="objects (sessions) per window size")
+    parser.add_argument("--objects", type=int, default=4,
+                        help="objects (sessions) for the 256 px window; fewer for larger windows (at least 2)")
     parser.add_argument("--later-clicks", type=int, default=2, help="corrective clicks per object")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per encoder size / ratio")
     parser.add_argument("--ratio-window", type=int, default=512, help="window side for the hybrid/ROI ratios")
@@ -183,13 +184,14 @@ def bench_clicks(model, windows: list[int], objects: int, later_clicks: int, see
 
     rows = []
     for side in windows:
-        image_side = max(2 * side, 1024)
+        image_side = max(side, 1024)
         image, labels = blob_image(image_side, image_side, seed + side)
         predictor = Predictor(model=model, tile_size=512, halo=64,
                               window_policy=WindowPolicy(min_side=side, max_side=side))
         predictor.set_image(image)
         first, later, cold = [], [], None
-        for object_id in _objects_near_centre(labels, objects):
+        # Large windows cost seconds per first click on 2 cores: fewer objects there.
+        for object_id in _objects_near_centre(labels, max(2, round(objects * 256 / side))):
             gt = labels == object_id
             session = predictor.new_session()
             y, x = _deepest_point(gt)
@@ -243,12 +245,13 @@ def bench_ratios(model, side: int, repeats: int, seed: int) -> dict:
     cos, sin = rope_tables(h, w, model.config.attn_dim, model.config.rope_base)
     block = model.blocks[0]
     out = {"window": side, "tokens": h * w, "boundary_tokens": int(boundary.sum())}
+    cheap = 3 * repeats  # single modules are fast: more runs steady the medians
     with torch.inference_mode():
         x_tokens = block.norm1((feats.tokens + model.prompt_embedding(ref)).flatten(2)[0].t())
-        out["dha_hybrid_ms"] = _median_ms(lambda: block.attn.forward_fast(x_tokens, boundary, cos, sin), repeats)
-        out["dha_full_ms"] = _median_ms(lambda: block.attn.forward_fast(x_tokens, everyone, cos, sin), repeats)
-        out["dpe_roi_ms"] = _median_ms(lambda: model.prompt_embedding(ref), repeats)
-        out["dpe_dense_ms"] = _median_ms(lambda: model.prompt_embedding.dense(ref[None]), repeats)
+        out["dha_hybrid_ms"] = _median_ms(lambda: block.attn.forward_fast(x_tokens, boundary, cos, sin), cheap)
+        out["dha_full_ms"] = _median_ms(lambda: block.attn.forward_fast(x_tokens, everyone, cos, sin), cheap)
+        out["dpe_roi_ms"] = _median_ms(lambda: model.prompt_embedding(ref), cheap)
+        out["dpe_dense_ms"] = _median_ms(lambda: model.prompt_embedding.dense(ref[None]), cheap)
         decoded = model.decode(feats, ref[None].long(), fast=True)
         dec_feats = torch.randn(1, model.config.dim, h, w, generator=torch.Generator().manual_seed(seed))
         up = model.upsampler
@@ -259,7 +262,7 @@ def bench_ratios(model, side: int, repeats: int, seed: int) -> dict:
         original = up.coarse
         try:
             up.coarse = lambda feats: coarse
-            out["dlu_roi_ms"] = _median_ms(lambda: up(dec_feats, feats.edges), repeats)
+            out["dlu_roi_ms"] = _median_ms(lambda: up(dec_feats, feats.edges), cheap)
             # ... and on a box of just this object (what a trained coarse head gives).
             blob = torch.full_like(coarse, -10.0)
             rows, cols = np.nonzero(gt.reshape(h, s, w, s).any(axis=(1, 3)))
@@ -267,10 +270,10 @@ def bench_ratios(model, side: int, repeats: int, seed: int) -> dict:
             up.coarse = lambda feats: blob
             b = up.box(blob)
             out["dlu_object_box_tokens"] = (b[1] - b[0]) * (b[3] - b[2])
-            out["dlu_object_ms"] = _median_ms(lambda: up(dec_feats, feats.edges), repeats)
+            out["dlu_object_ms"] = _median_ms(lambda: up(dec_feats, feats.edges), cheap)
         finally:
             up.coarse = original
-        out["dlu_dense_ms"] = _median_ms(lambda: up.dense(dec_feats, feats.edges), repeats)
+        out["dlu_dense_ms"] = _median_ms(lambda: up.dense(dec_feats, feats.edges), cheap)
         out["decode_fast_ms"] = _median_ms(lambda: model.decode(feats, ref[None].long(), fast=True), repeats)
         out["decode_full_ms"] = _median_ms(
             lambda: model.decode(feats, ref[None].long(), fast=False, all_full_attention=True), repeats)
@@ -291,10 +294,11 @@ predictor = Predictor(model=model, window_policy=WindowPolicy(max_side=args["max
 start = time.perf_counter()
 predictor.set_image(image)
 stats_s = time.perf_counter() - start
+peak_stats = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 c = args["side"] // 2
 result = predictor.new_session().add_click(c, c)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"rss_before_mb": before, "rss_after_mb": _rss_mb(), "peak_mb": peak / 1024, "stats_s": stats_s,
+print(json.dumps({"rss_before_mb": before, "rss_after_mb": _rss_mb(), "peak_mb": peak / 1024, "peak_stats_mb": peak_stats / 1024, "stats_s": stats_s,
                   "click_s": result.latency_s, "encode_s": result.encode_s, "tiles": result.tiles_encoded,
                   "window": list(result.window), "cache_mb": predictor.cache.cached_bytes / 2**20}))
 """
@@ -379,10 +383,11 @@ def report(meta: dict, encoder: list[dict], clicks: list[dict], ratios: dict | N
             f"Peak memory, first click on a lazy {m['side']}x{m['side']} uint16 dask image (chunks {m['chunk']}², "
             f"tiles 512 + 64 halo, window cap {m['max_side']}), fresh subprocess:",
             "",
-            "| RSS after imports + model | RSS after the click | peak RSS (ru_maxrss) | statistics "
-            "| first click (encoding) | tiles | feature cache |",
+            "| RSS after imports + model | RSS after the click | peak RSS after statistics / after the click "
+            "| statistics | first click (encoding) | tiles | feature cache |",
             "|---|---|---|---|---|---|---|",
-            f"| {m['rss_before_mb']:.0f} MB | {m['rss_after_mb']:.0f} MB | {m['peak_mb']:.0f} MB | {m['stats_s']:.1f} s "
+            f"| {m['rss_before_mb']:.0f} MB | {m['rss_after_mb']:.0f} MB | {m['peak_stats_mb']:.0f} / {m['peak_mb']:.0f} MB "
+            f"| {m['stats_s']:.1f} s "
             f"| {m['click_s']:.2f} s ({m['encode_s']:.2f} s) | {m['tiles']} | {m['cache_mb']:.1f} MB |",
         ]
     return "\n".join(lines) + "\n"
