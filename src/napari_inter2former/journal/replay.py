@@ -31,6 +31,11 @@ def _predict_mask(event: dict, image, predictor) -> tuple[np.ndarray, tuple[int,
     if event.get("seed"):
         seed, offset = decode_mask(event["seed"])
         session.start_from_mask(seed, offset)
+        if event.get("seed_predict"):
+            # a mask carried from another slice: predicted first, the prediction is the base (as in the widget)
+            carried = session.predict()
+            if not carried.empty:
+                session.start_from_mask(carried.mask, carried.offset)
     clicks = [Click(int(y), int(x), bool(p)) for y, x, p in event.get("clicks", [])]
     if clicks:
         result = session.set_clicks(clicks)

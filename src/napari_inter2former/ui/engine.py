@@ -14,8 +14,17 @@ from dataclasses import dataclass, field
 from typing import Callable, Hashable
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from ..session import Click, MaskResult
+
+
+def interior_point(mask: np.ndarray, offset: tuple[int, int]) -> tuple[int, int]:
+    """The mask pixel farthest from its border (image coordinates): where a carried
+    object is most surely still present on the next slice."""
+    distance = ndi.distance_transform_edt(np.pad(np.asarray(mask, bool), 1))[1:-1, 1:-1]
+    y, x = np.unravel_index(int(np.argmax(distance)), distance.shape)
+    return int(y + offset[0]), int(x + offset[1])
 
 
 class Cancelled(Exception):
@@ -60,7 +69,9 @@ class CarryRunJob(Job):
     mask: np.ndarray = None
     offset: tuple[int, int] = (0, 0)
     steps: list[CarryStep] = field(default_factory=list)
+    centre_click: bool = True  # prompt = previous mask + a positive click at its interior point
     min_area: int = 10
+    min_ratio: float = 0.2  # stop when the object shrinks below this fraction of the previous slice
     supersedable: bool = False
 
 
@@ -118,7 +129,7 @@ class Engine:
         return self.session.set_clicks(list(want), progress=progress)
 
     def carry_run(self, job: CarryRunJob, progress, partial: Callable) -> CarryRunOutcome:
-        """Seed each plane with the previous plane's mask and predict; `partial(i, step, result)`
+        """Seed each plane with the previous plane's mask and predict; `partial(i, step, result, clicks)`
         hands each plane's result to the widget as soon as it exists."""
         mask, offset = job.mask, job.offset
         total = len(job.steps)
@@ -130,10 +141,15 @@ class Engine:
             self.predictor.set_image(step.plane, key=step.plane_key)
             session = self.predictor.new_session()
             session.start_from_mask(mask, offset)
-            result = session.predict()
-            if result.empty or result.area < job.min_area:
+            clicks = ()
+            if job.centre_click:
+                clicks = (Click(*interior_point(mask, offset), True),)
+                result = session.add_click(clicks[0].y, clicks[0].x, True)
+            else:
+                result = session.predict()
+            if result.empty or result.area < max(job.min_area, job.min_ratio * int(np.count_nonzero(mask))):
                 return CarryRunOutcome(i, total, "vanished")
-            partial(i, step, result)
+            partial(i, step, result, clicks)
             mask, offset = result.mask, result.offset
         progress(total, total)
         return CarryRunOutcome(total, total, "end")

@@ -22,6 +22,16 @@ class PlaneError(ValueError):
     """The current view does not show a 2-D plane the widget can work on."""
 
 
+def unwrap(layer):
+    """The layer behind napari's PublicOnlyProxy (plugin widgets get proxies, which are
+    re-created on access, so identity must be checked on what they wrap)."""
+    return getattr(layer, "__wrapped__", layer)
+
+
+def same_layer(a, b) -> bool:
+    return a is not None and b is not None and unwrap(a) is unwrap(b)
+
+
 def base_data(layer):
     """The full-resolution array of a (possibly multiscale) layer."""
     return layer.data[0] if getattr(layer, "multiscale", False) else layer.data
@@ -72,7 +82,7 @@ def plane_spec(layer, viewer, channel_axis: int | None = None, channel_index: in
 
 def plane_key(layer, spec: PlaneSpec) -> tuple:
     """A hashable identity of an image plane for the predictor's feature cache."""
-    return (id(layer), spec)
+    return (id(unwrap(layer)), spec)
 
 
 def point_plane(coords: np.ndarray, spec: PlaneSpec) -> tuple:

@@ -29,14 +29,16 @@ from ..journal import (
     SUFFIX, JournalWriter, LabelError, PlaneSpec, PlaneView, encode_mask, paint_object,
 )
 from ..session import Click, ClickError, ImageError, MaskResult
-from .engine import Cancelled, CarryRunJob, CarryRunOutcome, CarryStep, Engine, ObjectSpec, PredictJob
+from .engine import (
+    Cancelled, CarryRunJob, CarryRunOutcome, CarryStep, Engine, ObjectSpec, PredictJob, interior_point,
+)
 from .history import Action, History
 from .keys import SHORTCUTS, bind_shortcuts, unbind_shortcuts
 from .label_ids import LabelIds, array_max
 from .label_region import label_region
 from .layers import (
     HUGE_PIXELS, NEGATIVE_COLOR, POSITIVE_COLOR, PREVIEW_NAME, PROMPTS_NAME, PlaneError, base_data,
-    copy_geometry, new_target_data, plane_key, plane_spec, point_plane, spatial_shape, spec_plane,
+    copy_geometry, new_target_data, plane_key, plane_spec, point_plane, same_layer, spatial_shape, spec_plane,
 )
 from .preview import show_window
 from .worker import InferenceWorker
@@ -169,10 +171,15 @@ class Inter2FormerWidget(QWidget):
         self.polarity_button.clicked.connect(lambda: self.set_polarity(not self._positive))
         self.overwrite_check = QCheckBox("Allow overwriting other objects")
         self.overwrite_check.setToolTip("Off: a commit never changes pixels that belong to other objects")
+        self.centre_click_check = QCheckBox("Carry with a centre click")
+        self.centre_click_check.setChecked(True)
+        self.centre_click_check.setToolTip("On: a carried object is prompted with its previous mask and a "
+                                           "positive click at the mask's interior point; off: the mask alone")
         row = QHBoxLayout()
         row.addWidget(self.polarity_button)
         row.addWidget(self.overwrite_check)
         root.addLayout(row)
+        root.addWidget(self.centre_click_check)
 
         grid = QGridLayout()
         buttons = [
@@ -233,7 +240,7 @@ class Inter2FormerWidget(QWidget):
 
     # ------------------------------------------------------------------ layer choices
     def _our_layer(self, layer) -> bool:
-        return layer is self._prompts or layer is self._preview
+        return same_layer(layer, self._prompts) or same_layer(layer, self._preview)
 
     def _refresh_combos(self) -> None:
         from napari.layers import Image, Labels
@@ -262,11 +269,11 @@ class Inter2FormerWidget(QWidget):
 
     def _on_layer_removed(self, event) -> None:
         layer = event.value
-        if layer is self._prompts:
+        if same_layer(layer, self._prompts):
             self._prompts = None
-        elif layer is self._preview:
+        elif same_layer(layer, self._preview):
             self._preview = None
-        elif layer is self._target:
+        elif same_layer(layer, self._target):
             unbind_shortcuts(layer)
             self._target, self._ids, self._journal = None, None, None
             self._last_commit = None
@@ -323,7 +330,7 @@ class Inter2FormerWidget(QWidget):
         self._refresh_combos()
 
     def _set_image(self, layer) -> None:
-        if layer is self._image and (layer is None or self._prompts is not None):
+        if (layer is None and self._image is None) or (same_layer(layer, self._image) and self._prompts is not None):
             return
         self._abandon_object()
         self._remove_our_layers()
@@ -385,7 +392,7 @@ class Inter2FormerWidget(QWidget):
 
     def set_target(self, layer, keep_history: bool = False) -> None:
         """Choose the target Labels layer (None: create a new one when first needed)."""
-        if layer is self._target:
+        if (layer is None and self._target is None) or same_layer(layer, self._target):
             return
         if self._target is not None:
             unbind_shortcuts(self._target)
@@ -409,7 +416,7 @@ class Inter2FormerWidget(QWidget):
         self._bind(layer)
         layer.events.paint.connect(self._on_target_paint)
         index = self.target_combo.findText(layer.name)
-        if index >= 0 and self.target_combo.itemData(index) is layer:
+        if index >= 0 and same_layer(self.target_combo.itemData(index), layer):
             self.target_combo.blockSignals(True)
             self.target_combo.setCurrentIndex(index)
             self.target_combo.blockSignals(False)
@@ -432,6 +439,10 @@ class Inter2FormerWidget(QWidget):
         self._refresh_combos()
         self.set_target(layer, keep_history=True)
         self._ids = LabelIds(layer.data[0].dtype if layer.multiscale else layer.data.dtype, 0)
+        layers = self.viewer.layers
+        for ours in (self._preview, self._prompts):  # keep points and preview drawn above the labels
+            if ours is not None and ours in layers:
+                layers.move(layers.index(ours), len(layers))
         if self._prompts is not None:
             self.viewer.layers.selection.active = self._prompts
         return layer
@@ -939,6 +950,21 @@ class Inter2FormerWidget(QWidget):
         _notify("info", "Nothing to carry: segment an object first.")
         return None
 
+    def _point_coords(self, spec: PlaneSpec, y: int, x: int) -> np.ndarray:
+        """Prompts-layer coordinates (all image axes) of pixel (y, x) on plane `spec`."""
+        here = np.asarray(self._image.world_to_data(self.viewer.dims.point), dtype=float)
+        coords = np.zeros(self._image.ndim)
+        for a in range(self._image.ndim):
+            if a == spec.rows_axis:
+                coords[a] = y
+            elif a == spec.cols_axis:
+                coords[a] = x
+            elif spec.index[a] is not None and a != spec.channel_axis:
+                coords[a] = spec.index[a]
+            else:
+                coords[a] = np.floor(here[a] + 0.5)
+        return coords
+
     def _go_to(self, spec: PlaneSpec, axis: int) -> None:
         """Show plane `spec` (move the slider of image axis `axis`)."""
         world_axis = axis + self.viewer.dims.ndim - self._image.ndim
@@ -973,9 +999,13 @@ class Inter2FormerWidget(QWidget):
         new_spec = replace(spec, index=tuple(index if a == axis else v for a, v in enumerate(spec.index)))
         self._go_to(new_spec, axis)
         before = _State(self._points.coords, self._points.positive, self._obj, self._result)
-        obj = _Obj(next(self._tokens), new_spec, seed=(result.mask, result.offset), predict_seed=True,
+        centre = self.centre_click_check.isChecked()
+        obj = _Obj(next(self._tokens), new_spec, seed=(result.mask, result.offset), predict_seed=not centre,
                    label_id=label_id, extra_box=result.window)
-        after = _State(self._empty_points(self._image.ndim).coords, np.zeros(0, bool), obj, None)
+        coords = self._empty_points(self._image.ndim).coords
+        if centre:  # a visible, movable point: the user sees (and may change) the prompt
+            coords = self._point_coords(new_spec, *interior_point(result.mask, result.offset))[None]
+        after = _State(coords, np.ones(len(coords), bool), obj, None)
         self._apply_state(after)
         self.history.push(Action(f"carry label {label_id}", lambda: self._apply_state(before),
                                  lambda: self._apply_state(after)))
@@ -1008,7 +1038,8 @@ class Inter2FormerWidget(QWidget):
         if not steps:
             _notify("info", "No slices left in that direction.")
             return
-        job = CarryRunJob(self._gen, mask=result.mask, offset=result.offset, steps=steps, min_area=CARRY_MIN_AREA)
+        job = CarryRunJob(self._gen, mask=result.mask, offset=result.offset, steps=steps,
+                          centre_click=self.centre_click_check.isChecked(), min_area=CARRY_MIN_AREA)
         self._carry_job = job
         self._carry_state = {"label_id": label_id, "patches": [], "prev": result, "last": None}
         self.cancel_button.setEnabled(True)
@@ -1018,7 +1049,7 @@ class Inter2FormerWidget(QWidget):
     def _on_partial(self, job, payload) -> None:
         if job is not self._carry_job:
             return
-        _, step, result = payload
+        _, step, result, clicks = payload
         spec, axis = step.spec
         state = self._carry_state
         try:
@@ -1029,8 +1060,8 @@ class Inter2FormerWidget(QWidget):
             return
         seq = next(self._seq)
         prev = state["prev"]
-        self._journal_commit(seq, _Obj(0, spec, seed=(prev.mask, prev.offset), predict_seed=True,
-                                       label_id=label_id), (), result, label_id, patch)
+        self._journal_commit(seq, _Obj(0, spec, seed=(prev.mask, prev.offset), predict_seed=not clicks,
+                                       label_id=label_id), clicks, result, label_id, patch)
         state["patches"].append((seq, patch))
         state["prev"] = result
         state["last"] = (label_id, spec, result, axis)
