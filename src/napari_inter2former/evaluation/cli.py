@@ -1,0 +1,65 @@
+"""`napari-inter2former evaluate`: click-simulation evaluation of one or more methods.
+
+Example:
+    napari-inter2former evaluate ../shared/data/val --methods inter2former random_walker watershed \
+        --max-per-image 5 --out runs/eval-val
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .data import DataError
+from .evaluate import VOLUME_MODES, evaluate
+from .methods import METHOD_NAMES
+from .report import markdown_table, write_reports
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("data", help="folder with images/ and labels/ (e.g. ../shared/data/val), or one image file in such a folder")
+    parser.add_argument("--methods", nargs="+", default=["inter2former"], choices=METHOD_NAMES, metavar="METHOD",
+                        help=f"methods to compare, given the same clicks ({', '.join(METHOD_NAMES)}); default inter2former")
+    weights = parser.add_mutually_exclusive_group()
+    weights.add_argument("--weights", default="default", help="inter2former weights file (default: the shipped weights)")
+    weights.add_argument("--random-init", action="store_true", help="inter2former with a randomly initialised model (smoke runs)")
+    parser.add_argument("--max-per-image", type=int, default=5, help="objects evaluated per image or slice (0 = all); default 5")
+    parser.add_argument("--min-area", type=int, default=20, help="smallest object (pixels) to evaluate; default 20")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the object choice; default 0")
+    parser.add_argument("--max-clicks", type=int, default=20, help="clicks per object; default 20")
+    parser.add_argument("--limit-images", type=int, default=None, help="evaluate at most this many images (spread over subsets)")
+    parser.add_argument("--volume-mode", choices=VOLUME_MODES, default="both",
+                        help="volumes: independent slices, carry an object from slice to slice, or both (default)")
+    parser.add_argument("--slice-step", type=int, default=8, help="volumes, slice mode: every n-th slice; default 8")
+    parser.add_argument("--carry-iou", type=float, default=0.9, help="carry mode: click a slice until this IoU; default 0.9")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads for inter2former (default: torch's)")
+    parser.add_argument("--out", default=None, help="output folder (default runs/evaluation/<data>-<time>)")
+    parser.add_argument("--no-plot", action="store_true", help="do not draw the mIoU plot")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    weights = None if args.random_init else args.weights
+    out = Path(args.out) if args.out else Path("runs") / "evaluation" / f"{Path(args.data).name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    try:
+        results = evaluate(args.data, args.methods, max_per_image=args.max_per_image or None, min_area=args.min_area,
+                           seed=args.seed, max_clicks=args.max_clicks, limit_images=args.limit_images,
+                           volume_mode=args.volume_mode, slice_step=args.slice_step, carry_iou=args.carry_iou,
+                           weights=weights, threads=args.threads, progress=not args.no_progress)
+    except (DataError, ValueError, FileNotFoundError) as exc:
+        print(f"napari-inter2former evaluate: error: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:
+        print(f"napari-inter2former evaluate: error: {exc}", file=sys.stderr)
+        return 2
+    results["config"]["command"] = " ".join(["napari-inter2former", "evaluate", *sys.argv[2:]]) if len(sys.argv) > 1 else None
+    paths = write_reports(results, out, plot=not args.no_plot)
+    print(markdown_table(results))
+    counts = ", ".join(f"{s}: {c.get('evaluated', 0)} of {c.get('eligible', 0)} eligible objects in {c.get('images', 0)} images"
+                       for s, c in results["data"]["subsets"].items())
+    print(f"evaluated {counts}; {results['wall_s']:.1f} s")
+    for kind, path in paths.items():
+        print(f"{kind}: {path}")
+    return 0

@@ -1,0 +1,41 @@
+"""Marker-watershed baseline on the Sobel gradient, seeded by the clicks.
+
+The gradient is computed once per image on the Gaussian-smoothed normalised image
+(colour: the maximum over channels), so windows never see edge artefacts.
+Parameters chosen on val images (see docs/benchmarks.md). The window logic lives
+in classical.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from .classical import FG, SeededWindowMethod
+
+
+class WatershedMethod(SeededWindowMethod):
+    name = "watershed"
+
+    def __init__(self, sigma: float = 1.0, compactness: float = 0.0, **window_options):
+        super().__init__(**window_options)
+        self.sigma, self.compactness = sigma, compactness
+
+    def _prepare(self, image):
+        from skimage.filters import sobel
+
+        grads = []
+        for c in range(image.shape[-1]):
+            plane = ndi.gaussian_filter(image[..., c], self.sigma) if self.sigma > 0 else image[..., c]
+            grads.append(sobel(plane))
+        self._gradient = np.max(grads, axis=0).astype(np.float32)
+
+    def _segment(self, window, markers):
+        from skimage.segmentation import watershed
+
+        y0, y1, x0, x1 = window
+        labels = watershed(self._gradient[y0:y1, x0:x1], markers, compactness=self.compactness)
+        return labels == FG
+
+    def describe(self):
+        return {**super().describe(), "sigma": self.sigma, "compactness": self.compactness}
