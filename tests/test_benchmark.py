@@ -55,3 +55,17 @@ def test_report_renders_every_section():
     assert "| 256² | 10 | 20 (384²) |" in text
     assert "| DHA attention (one block) | 1.0 | 4.0 | 4.00 |" in text
     assert "| 200 MB | 300 MB | 250 / 400 MB |" in text
+
+
+def test_peak_rss_is_this_process_own():
+    """VmHWM, unlike ru_maxrss, starts afresh in a spawned child."""
+    import subprocess
+    import sys
+
+    peak, now = benchmark._peak_rss_mb(), benchmark._rss_mb()
+    assert peak >= now > 0
+    code = "from napari_inter2former.benchmark import _peak_rss_mb; print(_peak_rss_mb())"
+    child = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    ballast = np.ones(200 * 2**20, np.uint8)  # parent grows by 200 MB ...
+    again = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    assert ballast.sum() > 0 and again < child + 100  # ... the child does not inherit it

@@ -281,11 +281,11 @@ def bench_ratios(model, side: int, repeats: int, seed: int) -> dict:
 
 
 MEMORY_CHILD = """
-import json, resource, sys, time
+import json, sys, time
 args = json.loads(sys.argv[1])
 import torch
 torch.set_num_threads(args["threads"])
-from napari_inter2former.benchmark import _load_model, _rss_mb, lazy_blob_image
+from napari_inter2former.benchmark import _load_model, _peak_rss_mb, _rss_mb, lazy_blob_image
 from napari_inter2former.session import Predictor, WindowPolicy
 model, _ = _load_model(args["weights"])
 before = _rss_mb()
@@ -294,25 +294,42 @@ predictor = Predictor(model=model, window_policy=WindowPolicy(max_side=args["max
 start = time.perf_counter()
 predictor.set_image(image)
 stats_s = time.perf_counter() - start
-peak_stats = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak_stats = _peak_rss_mb()
 c = args["side"] // 2
 result = predictor.new_session().add_click(c, c)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"rss_before_mb": before, "rss_after_mb": _rss_mb(), "peak_mb": peak / 1024, "peak_stats_mb": peak_stats / 1024, "stats_s": stats_s,
+peak = _peak_rss_mb()
+print(json.dumps({"rss_before_mb": before, "rss_after_mb": _rss_mb(), "peak_mb": peak,
+                  "peak_stats_mb": peak_stats, "stats_s": stats_s,
                   "click_s": result.latency_s, "encode_s": result.encode_s, "tiles": result.tiles_encoded,
                   "window": list(result.window), "cache_mb": predictor.cache.cached_bytes / 2**20}))
 """
 
 
-def _rss_mb() -> float:
-    """Current resident set size (Linux /proc; NaN elsewhere)."""
+def _proc_status_mb(field: str) -> float | None:
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return float("nan")
+    return None
+
+
+def _rss_mb() -> float:
+    """Current resident set size (Linux /proc; NaN elsewhere)."""
+    value = _proc_status_mb("VmRSS")
+    return float("nan") if value is None else value
+
+
+def _peak_rss_mb() -> float:
+    """RSS high-water mark of this process. VmHWM, not ru_maxrss: on Linux ru_maxrss survives
+    exec, so a child spawned by a big parent would report the parent's peak."""
+    value = _proc_status_mb("VmHWM")
+    if value is None:
+        import resource
+
+        value = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 1024)
+    return value
 
 
 def bench_memory(weights: str, threads: int, side: int, chunk: int, max_side: int) -> dict:
@@ -383,7 +400,7 @@ def report(meta: dict, encoder: list[dict], clicks: list[dict], ratios: dict | N
             f"Peak memory, first click on a lazy {m['side']}x{m['side']} uint16 dask image (chunks {m['chunk']}², "
             f"tiles 512 + 64 halo, window cap {m['max_side']}), fresh subprocess:",
             "",
-            "| RSS after imports + model | RSS after the click | peak RSS after statistics / after the click "
+            "| RSS after imports + model | RSS after the click | peak RSS (VmHWM) after statistics / after the click "
             "| statistics | first click (encoding) | tiles | feature cache |",
             "|---|---|---|---|---|---|---|",
             f"| {m['rss_before_mb']:.0f} MB | {m['rss_after_mb']:.0f} MB | {m['peak_stats_mb']:.0f} / {m['peak_mb']:.0f} MB "
