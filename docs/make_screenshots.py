@@ -41,7 +41,13 @@ def _objects(image, n):
 
 
 def _save(viewer, name):
+    from qtpy.QtWidgets import QApplication
     from skimage.io import imsave
+
+    viewer.reset_view()
+    for _ in range(30):
+        QApplication.processEvents()
+        time.sleep(0.02)
     from skimage.transform import rescale
 
     shot = viewer.screenshot(canvas_only=False, flash=False)[..., :3]
@@ -116,9 +122,6 @@ def main() -> None:
         _wait(widget, app)
         viewer.dims.set_current_step(0, z)
     viewer.dims.set_current_step(0, z + 3)
-    for _ in range(20):
-        app.processEvents()
-        time.sleep(0.02)
     print("3-D:", widget.status_label.text(), "|", widget.latency_label.text())
     _save(viewer, "widget_3d_carry.png")
     viewer.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from conftest import RANDOM_SEED, DiskPredictor, labels_of, notification_count, notifications_since, wait_idle
@@ -122,13 +124,14 @@ def test_second_object_never_overwrites_first(qtbot, open_widget, nuclei):
 
 
 def test_rapid_clicks_end_in_the_final_prompt_set(qtbot, open_widget, nuclei):
+    nuclei = np.ascontiguousarray(nuclei[:256, :256])  # one 256-px window: quicker decodes
     slow = Predictor(weights=None, seed=RANDOM_SEED)
     viewer, widget = open_widget(slow, nuclei)
     prompts = viewer.layers[PROMPTS_NAME]
     computed = []
     widget._worker.finished_job.connect(lambda job, result: computed.append(job.generation))
     rng = np.random.default_rng(0)
-    points = rng.integers(40, 320, size=(10, 2))
+    points = rng.integers(20, 236, size=(10, 2))
     for i, (y, x) in enumerate(points):
         widget.set_polarity(i % 3 != 2)
         prompts.add([y, x])  # no waiting: the worker computes the newest state only
@@ -286,3 +289,47 @@ def test_journal_written_and_replayed(qtbot, open_widget, nuclei, tmp_path):
     saved = widget.save_segmentation(tmp_path / "seg.tif")
     assert saved.exists() and (tmp_path / "seg.journal.jsonl").exists()
     assert widget.journal_path == tmp_path / "seg.journal.jsonl"
+
+
+def test_commit_while_predicting_waits_without_blocking(qtbot, open_widget, nuclei):
+    viewer, widget = open_widget(DiskPredictor(grow=5, delay_s=0.4), nuclei)
+    prompts, target = viewer.layers[PROMPTS_NAME], widget._target
+    started = time.perf_counter()
+    prompts.add([150, 150])
+    widget.commit()  # returns at once; the commit happens when the prediction arrives
+    assert time.perf_counter() - started < 0.3
+    assert widget.busy and labels_of(target.data) == set()
+    prompts.add([40, 40])  # refused while the commit is pending: it would change the object
+    assert len(prompts.data) == 1
+    wait_idle(qtbot, widget)
+    assert labels_of(target.data) == {1} and target.data[150, 150] == 1 and target.data[40, 40] == 0
+
+
+def test_removing_the_image_keeps_committed_work(qtbot, open_widget, nuclei):
+    viewer, widget = open_widget(DiskPredictor(grow=5), nuclei, name="nuclei")
+    prompts, target = viewer.layers[PROMPTS_NAME], widget._target
+    prompts.add([100, 100])
+    wait_idle(qtbot, widget)
+    widget.commit()
+    prompts.add([200, 200])  # an object in progress
+    saved = np.asarray(target.data).copy()
+    viewer.layers.remove("nuclei")
+    assert widget._image is None and PROMPTS_NAME not in viewer.layers
+    np.testing.assert_array_equal(np.asarray(target.data), saved)
+    start = notification_count()
+    widget.commit()
+    assert any("image layer" in m for m in notifications_since(start))
+    # a new image: the widget is ready again, and the old target can still be chosen
+    viewer.add_image(nuclei, name="again")
+    assert widget._image is not None and PROMPTS_NAME in viewer.layers
+
+
+def test_docs_list_every_shortcut():
+    from pathlib import Path
+
+    from napari_inter2former.ui.widget import shortcut_table
+
+    usage = (Path(__file__).resolve().parents[1] / "docs" / "usage.md").read_text()
+    assert shortcut_table() in usage
+    for image in ("images/widget_2d.png", "images/widget_3d_carry.png"):
+        assert image in usage and (Path(__file__).resolve().parents[1] / "docs" / image).stat().st_size < 300_000

@@ -278,7 +278,7 @@ class Inter2FormerWidget(QWidget):
             self._target, self._ids, self._journal = None, None, None
             self._last_commit = None
             self.history.clear()
-            _notify("warning", f"target layer '{layer.name}' was removed: the next commit creates a new one")
+            self._set_status(f"target '{layer.name}' was removed: the next commit creates a new one")
 
     def _on_image_choice(self, index: int) -> None:
         self._set_image(self.image_combo.itemData(index))
@@ -363,7 +363,7 @@ class Inter2FormerWidget(QWidget):
         image = self._image
         ndim = image.ndim
         geometry = copy_geometry(image, ndim)
-        size = max(3.0, min(spatial_shape(image)[-2:]) / 60)
+        size = float(np.clip(min(spatial_shape(image)[-2:]) / 60, 4, 16))  # data px; users zoom in to click
         self._preview = self.viewer.add_labels(
             np.zeros((1,) * ndim, np.uint8), name=PREVIEW_NAME, opacity=0.5, **geometry)
         self._preview.colormap = DirectLabelColormap(color_dict={None: "transparent", 0: "transparent", 1: "yellow"})
@@ -520,6 +520,15 @@ class Inter2FormerWidget(QWidget):
         for layer in self._bound_layers:
             unbind_shortcuts(layer)
         self._bound_layers.clear()
+        layers = self.viewer.layers
+        for emitter, slot in ((layers.events.inserted, self._on_layers_changed),
+                              (layers.events.removed, self._on_layers_changed),
+                              (layers.events.removed, self._on_layer_removed),
+                              (self.viewer.dims.events.ndisplay, self._on_ndisplay)):
+            try:
+                emitter.disconnect(slot)
+            except (TypeError, ValueError, RuntimeError):
+                pass
 
     # ------------------------------------------------------------------ prompts
     def _snapshot(self) -> _State:
@@ -594,9 +603,10 @@ class Inter2FormerWidget(QWidget):
             return
         before = self._points
         new = self._snapshot()
-        if self._carry_job is not None:
+        if self._carry_job is not None or self._settled:
             self._write_points(before.coords, before.positive)
-            _notify("info", "A carry run is in progress: cancel it or wait before clicking.")
+            _notify("info", "A carry run is in progress: cancel it or wait before clicking." if self._carry_job
+                    else "The object is being committed: click again in a moment.")
             return
         if self._pick_mode and event.action == ActionType.ADDED and len(new.coords) > len(before.coords):
             self._pick_mode = False
