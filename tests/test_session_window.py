@@ -65,6 +65,16 @@ def test_capped_growth_on_one_side_does_not_slide_away():
     assert POLICY.grow((0, 192, 0, 64), (True, True, False, False), (1000, 1000)) == (0, 256, 0, 64)
 
 
+def test_full_size_window_touching_everywhere_does_not_drift():
+    """Regression: a max_side window whose grown span was clipped by the image border was
+    re-centred a few pixels further in at every step (4 useless re-decodes per click)."""
+    policy = WindowPolicy(stride=8, min_side=512, max_side=512)
+    assert policy.grow((264, 776, 304, 816), (True, True, True, True), (1024, 1024)) is None
+    # Below the cap, growth on both sides keeps the current window inside the capped one.
+    y0, y1, x0, x1 = POLICY.grow((8, 200, 8, 72), (True, True, False, False), (1000, 1000))
+    assert y1 - y0 == 256 and y0 <= 8 and y1 >= 200
+
+
 def test_mask_touches_edges_ignores_image_borders():
     mask = np.zeros((64, 64), bool)
     mask[0, 10] = mask[30, -1] = True

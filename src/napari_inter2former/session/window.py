@@ -73,13 +73,19 @@ class WindowPolicy:
         return None if new == window else new
 
     def _cap(self, lo: int, hi: int, new_lo: int, new_hi: int, limit: int) -> tuple[int, int]:
-        """Cut a grown span to max_side. When only one side moved, keep the side that did not:
-        centring would slide the window away from the clicks and the part already segmented."""
-        if new_hi > hi and new_lo == lo:
+        """Cut a grown span to max_side while keeping the current window [lo, hi) inside it.
+
+        Centring on the grown span instead slid the window away from the clicks when only one
+        side moved, and shifted a full-size window a little at every step when the image
+        border clipped the span, re-decoding up to MAX_GROWS times for nothing.
+        """
+        if hi - lo >= self.max_side:
+            return lo, hi  # already full size: moving it would not show more of the object
+        if new_lo == lo:
             return lo, lo + self.max_side
-        if new_lo < lo and new_hi == hi:
+        if new_hi == hi:
             return hi - self.max_side, hi
-        return self._place((new_lo + new_hi) / 2, self.max_side, limit)
+        return self._place((lo + hi) / 2, self.max_side, limit)
 
 
 def mask_touches_edges(mask, window: Box, image_hw: tuple[int, int], stride: int) -> tuple[bool, bool, bool, bool]:
