@@ -333,3 +333,22 @@ def test_docs_list_every_shortcut():
     assert shortcut_table() in usage
     for image in ("images/widget_2d.png", "images/widget_3d_carry.png"):
         assert image in usage and (Path(__file__).resolve().parents[1] / "docs" / image).stat().st_size < 300_000
+
+
+def test_a_drag_is_one_undo_step(qtbot, open_widget, nuclei):
+    from napari.layers.base import ActionType
+
+    viewer, widget = open_widget(DiskPredictor(grow=4), nuclei)
+    prompts = viewer.layers[PROMPTS_NAME]
+    prompts.add([100, 100])
+    for step in range(1, 6):  # what napari does while a point is dragged
+        prompts.data[0] = [100 + 4 * step, 100]
+        prompts.events.data(value=prompts.data, action=ActionType.CHANGED, data_indices=(0,), vertex_indices=((),))
+    wait_idle(qtbot, widget)
+    assert widget._result.to_full(nuclei.shape)[120, 100]
+    widget.undo()
+    np.testing.assert_array_equal(prompts.data, [[100, 100]])
+    wait_idle(qtbot, widget)
+    assert widget._result.to_full(nuclei.shape)[100, 100] and not widget._result.to_full(nuclei.shape)[120, 100]
+    widget.redo()
+    np.testing.assert_array_equal(prompts.data, [[120, 100]])

@@ -11,6 +11,7 @@ class Action:
     name: str
     undo: Callable[[], None]
     redo: Callable[[], None]
+    time: float = 0.0  # when it was done (time.monotonic), for merging a drag into one action
 
 
 class History:
@@ -24,6 +25,11 @@ class History:
         self._done.append(action)
         self._undone.clear()
         del self._done[: -self.limit]
+
+    @property
+    def last(self) -> Action | None:
+        """The most recent action that can be undone (None after an undo: it would be redone)."""
+        return self._done[-1] if self._done and not self._undone else None
 
     @property
     def can_undo(self) -> bool:

@@ -49,6 +49,7 @@ NEW_TARGET = "[new labels layer]"
 JOURNAL_DIR_ENV = "NAPARI_INTER2FORMER_JOURNAL_DIR"
 RESULT_CACHE = 64
 CARRY_MIN_AREA = 10
+DRAG_MERGE_S = 1.0  # point moves closer together than this are one undo step
 _LIVE_WORKERS: set = set()  # running threads outlive a deleted widget until they end
 
 
@@ -295,13 +296,17 @@ class Inter2FormerWidget(QWidget):
             for c in range(spatial_shape(self._image)[axis]):
                 self.channel_combo.addItem(f"channel {c}", c)
         self.channel_combo.blockSignals(False)
-        self._on_channel_choice()
+        if self._obj is not None:  # the object's slice is defined by other axes now: start afresh
+            self.clear()
+            self._set_status("channel axis changed: the current object was cleared (Ctrl+Z brings it back)")
 
     def _on_channel_choice(self, index: int = 0) -> None:
-        if self._obj is not None:
+        obj = self._obj
+        if obj is not None and obj.spec.channel_axis is not None:
             # Same clicks, other channel(s): a new object session on the new input.
-            spec = self._spec_for_plane(spec_plane(self._obj.spec))
-            self._obj = replace(self._obj, token=next(self._tokens), spec=spec)
+            index = list(obj.spec.index)
+            index[obj.spec.channel_axis] = self.channel_index
+            self._obj = replace(obj, token=next(self._tokens), spec=replace(obj.spec, index=tuple(index)))
             self._request()
 
     @property
@@ -334,6 +339,8 @@ class Inter2FormerWidget(QWidget):
             return
         self._abandon_object()
         self._remove_our_layers()
+        if self._image is not None and not same_layer(self._image, self._target):
+            unbind_shortcuts(self._image)
         self._image = layer
         self.history.clear()
         self._cache.clear()
@@ -349,6 +356,8 @@ class Inter2FormerWidget(QWidget):
             _notify("error", f"layer '{layer.name}' is not an image with two spatial axes")
             return
         self._create_our_layers()
+        if self._target is not None and tuple(base_data(self._target).shape[-2:]) != spatial_shape(layer)[-2:]:
+            self.set_target(None)  # the old target does not fit this image
         if self._target is None and self.target_combo.currentData() is None:
             if int(np.prod(spatial_shape(layer)[-2:])) <= HUGE_PIXELS:
                 self._ensure_target()
@@ -601,8 +610,10 @@ class Inter2FormerWidget(QWidget):
 
         if self._mute or event.action not in (ActionType.ADDED, ActionType.REMOVED, ActionType.CHANGED):
             return
-        before = self._points
+        before = _State(self._points.coords, self._points.positive, self._obj, self._result)
         new = self._snapshot()
+        if np.array_equal(new.coords, before.coords) and np.array_equal(new.positive, before.positive):
+            return
         if self._carry_job is not None or self._settled:
             self._write_points(before.coords, before.positive)
             _notify("info", "A carry run is in progress: cancel it or wait before clicking." if self._carry_job
@@ -621,8 +632,15 @@ class Inter2FormerWidget(QWidget):
             return
         after = _State(new.coords, new.positive, obj, None)
         self._apply_state(after, request=True)
-        self.history.push(Action("edit points", lambda: self._apply_state(before),
-                                 lambda: self._apply_state(after)))
+        now = time.monotonic()
+        last = self.history.last
+        if event.action == ActionType.CHANGED and last is not None and last.name == "move points" \
+                and now - last.time < DRAG_MERGE_S:
+            # a drag emits one change per mouse move: keep it one undo step
+            last.redo, last.time = (lambda: self._apply_state(after)), now
+            return
+        name = "move points" if event.action == ActionType.CHANGED else "edit points"
+        self.history.push(Action(name, lambda: self._apply_state(before), lambda: self._apply_state(after), now))
 
     def _apply_state(self, state: _State, request: bool = True) -> None:
         """Show `state` (points + object) and get its prediction (from the cache when known)."""
@@ -739,7 +757,7 @@ class Inter2FormerWidget(QWidget):
         if not selected:
             self.set_polarity(not self._positive)
             return
-        before = self._points
+        before = _State(self._points.coords, self._points.positive, self._obj, self._result)
         positive = before.positive.copy()
         positive[selected] = ~positive[selected]
         after = _State(before.coords, positive, self._obj, None)
