@@ -12,8 +12,16 @@ import tifffile
 from napari_inter2former._sample_data import nuclei_2d
 from napari_inter2former.cli import main as cli_main
 from napari_inter2former.journal import (
-    JournalError, JournalWriter, LabelError, PlaneSpec, PlaneView, decode_mask, encode_mask, paint_object,
-    read_journal, replay,
+    JournalError,
+    JournalWriter,
+    LabelError,
+    PlaneSpec,
+    PlaneView,
+    decode_mask,
+    encode_mask,
+    paint_object,
+    read_journal,
+    replay,
 )
 from napari_inter2former.session import Click, Predictor
 

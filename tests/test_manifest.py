@@ -53,7 +53,8 @@ def test_wheel_contains_manifest_and_sample_data(tmp_path):
     if (ROOT / "build").exists():
         pytest.skip("a build/ folder from another build is present; not touching it")
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path), str(ROOT)],
         capture_output=True, text=True, timeout=300)
     shutil.rmtree(ROOT / "build", ignore_errors=True)
     if proc.returncode != 0:

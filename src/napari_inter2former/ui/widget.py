@@ -12,51 +12,75 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-import re
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
-    QCheckBox, QComboBox, QFileDialog, QFormLayout, QGridLayout, QHBoxLayout, QLabel, QProgressBar,
-    QPushButton, QSpinBox, QVBoxLayout, QWidget,
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
 )
 
 from ..journal import (
-    SUFFIX, JournalWriter, LabelError, PlaneSpec, PlaneView, encode_mask, paint_object,
+    JournalWriter,
+    LabelError,
+    PlaneSpec,
+    PlaneView,
+    paint_object,
 )
 from ..session import Click, ClickError, ImageError, MaskResult
+from .carrying import CarryMixin
 from .engine import (
-    Cancelled, CarryRunJob, CarryRunOutcome, CarryStep, Engine, ObjectSpec, PredictJob, interior_point,
+    Cancelled,
+    CarryRunJob,
+    CarryRunOutcome,
+    Engine,
+    ObjectSpec,
+    PredictJob,
 )
 from .history import Action, History
+from .journaling import JournalMixin, default_journal_dir
 from .keys import SHORTCUTS, bind_shortcuts, unbind_shortcuts
 from .label_ids import LabelIds, array_max
 from .label_region import label_region
 from .layers import (
-    HUGE_PIXELS, NEGATIVE_COLOR, POSITIVE_COLOR, PREVIEW_NAME, PROMPTS_NAME, PlaneError, base_data,
-    copy_geometry, new_target_data, plane_key, plane_spec, point_plane, same_layer, spatial_shape, spec_plane,
+    HUGE_PIXELS,
+    NEGATIVE_COLOR,
+    POSITIVE_COLOR,
+    PREVIEW_NAME,
+    PROMPTS_NAME,
+    PlaneError,
+    base_data,
+    copy_geometry,
+    new_target_data,
+    plane_key,
+    plane_spec,
+    point_plane,
+    same_layer,
+    spatial_shape,
+    spec_plane,
 )
 from .preview import show_window
+from .state import ObjectState, Snapshot, notify
 from .worker import InferenceWorker
 
 log = logging.getLogger(__name__)
 
 NEW_TARGET = "[new labels layer]"
-JOURNAL_DIR_ENV = "NAPARI_INTER2FORMER_JOURNAL_DIR"
 RESULT_CACHE = 64
-CARRY_MIN_AREA = 10
 DRAG_MERGE_S = 1.0  # point moves closer together than this are one undo step
 _LIVE_WORKERS: set = set()  # running threads outlive a deleted widget until they end
-
-
-def _notify(kind: str, message: str) -> None:
-    from napari.utils import notifications
-
-    getattr(notifications, f"show_{kind}")(message)
 
 
 def _stop_quietly(worker) -> None:
@@ -66,34 +90,7 @@ def _stop_quietly(worker) -> None:
         pass
 
 
-def default_journal_dir() -> Path:
-    env = os.environ.get(JOURNAL_DIR_ENV)
-    return Path(env) if env else Path.home() / ".napari-inter2former" / "journals"
-
-
-@dataclass
-class _Obj:
-    """The object being segmented."""
-
-    token: int
-    spec: PlaneSpec  # image plane it lives on
-    seed: tuple | None = None  # (mask, offset) it started from (picked label, carried mask)
-    predict_seed: bool = False  # carried: predict from the seed before using it
-    label_id: int | None = None  # id it will be committed with (None: a new id)
-    extra_box: tuple | None = None  # region of the old label to clear on commit
-
-
-@dataclass
-class _State:
-    """Everything undo needs to put the object back: points, object, its result."""
-
-    coords: np.ndarray
-    positive: np.ndarray
-    obj: _Obj | None
-    result: MaskResult | None
-
-
-class Inter2FormerWidget(QWidget):
+class Inter2FormerWidget(CarryMixin, JournalMixin, QWidget):
     """Dock widget for click-based segmentation with Inter2Former."""
 
     def __init__(self, napari_viewer, predictor=None, journal_dir: str | os.PathLike | None = None, parent=None):
@@ -111,7 +108,7 @@ class Inter2FormerWidget(QWidget):
         self._prompts = None
         self._preview = None
         self._ids: LabelIds | None = None
-        self._obj: _Obj | None = None
+        self._obj: ObjectState | None = None
         self._result: MaskResult | None = None
         self._points = self._empty_points(2)
         self._gen = 0  # newest prompt state sent
@@ -353,7 +350,7 @@ class Inter2FormerWidget(QWidget):
         ndim = layer.ndim
         self._points = self._empty_points(ndim)
         if len(spatial_shape(layer)) < 2:
-            _notify("error", f"layer '{layer.name}' is not an image with two spatial axes")
+            notify("error", f"layer '{layer.name}' is not an image with two spatial axes")
             return
         self._create_our_layers()
         if self._target is not None and tuple(base_data(self._target).shape[-2:]) != spatial_shape(layer)[-2:]:
@@ -363,8 +360,8 @@ class Inter2FormerWidget(QWidget):
                 self._ensure_target()
         self._set_status(f"Image '{layer.name}': click on an object (prompts layer, add mode).")
 
-    def _empty_points(self, ndim: int) -> _State:
-        return _State(np.zeros((0, ndim)), np.zeros(0, bool), None, None)
+    def _empty_points(self, ndim: int) -> Snapshot:
+        return Snapshot(np.zeros((0, ndim)), np.zeros(0, bool), None, None)
 
     def _create_our_layers(self) -> None:
         from napari.utils.colormaps import DirectLabelColormap
@@ -419,7 +416,7 @@ class Inter2FormerWidget(QWidget):
             start = array_max(base_data(layer))
             self._ids = LabelIds(base_data(layer).dtype, start)
         except (LabelError, TypeError, ValueError) as exc:
-            _notify("error", f"'{layer.name}' cannot be a target: {exc}")
+            notify("error", f"'{layer.name}' cannot be a target: {exc}")
             return
         self._target = layer
         self._bind(layer)
@@ -458,7 +455,7 @@ class Inter2FormerWidget(QWidget):
 
     def _on_ndisplay(self, event=None) -> None:
         if self.viewer.dims.ndisplay == 3 and self._image is not None:
-            _notify("info", "Inter2Former segments in the 2-D view; switch back to 2-D to click.")
+            notify("info", "Inter2Former segments in the 2-D view; switch back to 2-D to click.")
 
     # ------------------------------------------------------------------ predictor and worker
     @property
@@ -471,7 +468,7 @@ class Inter2FormerWidget(QWidget):
                 self._weights_label = str(default_weights_path().name)
             else:
                 self._weights_label = "random-init (seed 0)"
-                _notify("warning", "No trained Inter2Former weights are installed yet: using a randomly "
+                notify("warning", "No trained Inter2Former weights are installed yet: using a randomly "
                                    "initialised model, so predictions are not meaningful.")
                 self._predictor = Predictor(weights=None)
         return self._predictor
@@ -540,11 +537,11 @@ class Inter2FormerWidget(QWidget):
                 pass
 
     # ------------------------------------------------------------------ prompts
-    def _snapshot(self) -> _State:
+    def _snapshot(self) -> Snapshot:
         layer = self._prompts
         coords = np.array(layer.data, dtype=float, copy=True)
         positive = np.asarray(layer.features["positive"], dtype=bool).copy() if len(coords) else np.zeros(0, bool)
-        return _State(coords, positive, self._obj, self._result)
+        return Snapshot(coords, positive, self._obj, self._result)
 
     def _write_points(self, coords: np.ndarray, positive: np.ndarray) -> None:
         if self._prompts is None:
@@ -573,13 +570,13 @@ class Inter2FormerWidget(QWidget):
                 raise PlaneError(f"slice {v} on axis {a} is outside the image")
         return replace(template, index=tuple(index))
 
-    def _clicks(self, state: _State, spec: PlaneSpec) -> tuple[Click, ...]:
+    def _clicks(self, state: Snapshot, spec: PlaneSpec) -> tuple[Click, ...]:
         return tuple(
             Click(int(np.floor(c[spec.rows_axis] + 0.5)), int(np.floor(c[spec.cols_axis] + 0.5)), bool(p))
             for c, p in zip(state.coords, state.positive)
         )
 
-    def _object_for(self, state: _State) -> _Obj | None:
+    def _object_for(self, state: Snapshot) -> ObjectState | None:
         """The object the points in `state` describe; raises PlaneError/ClickError when they cannot."""
         if len(state.coords) == 0:
             return self._obj if self._obj is not None and self._obj.seed is not None else None
@@ -595,7 +592,7 @@ class Inter2FormerWidget(QWidget):
         if self._obj is not None and spec_plane(self._obj.spec) == plane:
             obj = self._obj
         else:
-            obj = _Obj(next(self._tokens), self._spec_for_plane(plane))
+            obj = ObjectState(next(self._tokens), self._spec_for_plane(plane))
         h, w = spatial_shape(self._image)[obj.spec.rows_axis], spatial_shape(self._image)[obj.spec.cols_axis]
         for click in self._clicks(state, obj.spec):
             if not (0 <= click.y < h and 0 <= click.x < w):
@@ -610,13 +607,13 @@ class Inter2FormerWidget(QWidget):
 
         if self._mute or event.action not in (ActionType.ADDED, ActionType.REMOVED, ActionType.CHANGED):
             return
-        before = _State(self._points.coords, self._points.positive, self._obj, self._result)
+        before = Snapshot(self._points.coords, self._points.positive, self._obj, self._result)
         new = self._snapshot()
         if np.array_equal(new.coords, before.coords) and np.array_equal(new.positive, before.positive):
             return
         if self._carry_job is not None or self._settled:
             self._write_points(before.coords, before.positive)
-            _notify("info", "A carry run is in progress: cancel it or wait before clicking." if self._carry_job
+            notify("info", "A carry run is in progress: cancel it or wait before clicking." if self._carry_job
                     else "The object is being committed: click again in a moment.")
             return
         if self._pick_mode and event.action == ActionType.ADDED and len(new.coords) > len(before.coords):
@@ -628,9 +625,9 @@ class Inter2FormerWidget(QWidget):
             obj = self._object_for(new)
         except (PlaneError, ClickError) as exc:
             self._write_points(before.coords, before.positive)
-            _notify("warning", str(exc))
+            notify("warning", str(exc))
             return
-        after = _State(new.coords, new.positive, obj, None)
+        after = Snapshot(new.coords, new.positive, obj, None)
         self._apply_state(after, request=True)
         now = time.monotonic()
         last = self.history.last
@@ -642,14 +639,14 @@ class Inter2FormerWidget(QWidget):
         name = "move points" if event.action == ActionType.CHANGED else "edit points"
         self.history.push(Action(name, lambda: self._apply_state(before), lambda: self._apply_state(after), now))
 
-    def _apply_state(self, state: _State, request: bool = True) -> None:
+    def _apply_state(self, state: Snapshot, request: bool = True) -> None:
         """Show `state` (points + object) and get its prediction (from the cache when known)."""
         if self._prompts is not None and not (
             len(state.coords) == len(self._prompts.data) and np.array_equal(state.coords, self._prompts.data)
             and np.array_equal(state.positive, self._snapshot().positive)
         ):
             self._write_points(state.coords, state.positive)
-        self._points = _State(state.coords, state.positive, None, None)
+        self._points = Snapshot(state.coords, state.positive, None, None)
         self._obj = state.obj
         self._journal_prompts()
         if request:
@@ -676,7 +673,7 @@ class Inter2FormerWidget(QWidget):
         try:
             self._submit(job)
         except Exception as exc:  # e.g. weights that fail to load
-            _notify("error", f"cannot start the model: {exc}")
+            notify("error", f"cannot start the model: {exc}")
             self._settle(None, self._gen)
 
     def _settle(self, result: MaskResult | None, generation: int) -> None:
@@ -711,7 +708,7 @@ class Inter2FormerWidget(QWidget):
             # The carried prediction is now this object's base (the engine seeded it so too).
             obj.seed, obj.predict_seed = (result.mask, result.offset), False
             if result.empty:
-                _notify("info", "The object vanished on this slice: click to add it, or clear (Shift+C).")
+                notify("info", "The object vanished on this slice: click to add it, or clear (Shift+C).")
         if job.generation != self._gen:
             return  # a newer prompt state is on its way
         if result is not None:
@@ -725,7 +722,7 @@ class Inter2FormerWidget(QWidget):
     def _on_job_failed(self, job, exc, trace: str) -> None:
         if isinstance(job, CarryRunJob):
             if not isinstance(exc, Cancelled):
-                _notify("error", f"carry stopped: {exc}")
+                notify("error", f"carry stopped: {exc}")
                 log.error("carry failed\n%s", trace)
             state = self._carry_state
             self._finish_carry_run(job, CarryRunOutcome(len(state.get("patches", [])), len(job.steps), "cancelled"))
@@ -733,12 +730,12 @@ class Inter2FormerWidget(QWidget):
         if isinstance(exc, Cancelled) or job.generation != self._gen:
             return
         if isinstance(exc, (ClickError, ImageError, LabelError)):
-            _notify("error", str(exc))
+            notify("error", str(exc))
         else:
             log.error("prediction failed\n%s", trace)
-            _notify("error", f"prediction failed: {type(exc).__name__}: {exc}")
+            notify("error", f"prediction failed: {type(exc).__name__}: {exc}")
         if self._settled:
-            _notify("warning", "the pending commit/carry was not done: the prediction failed")
+            notify("warning", "the pending commit/carry was not done: the prediction failed")
         self._settled = []
         self._result = None
         self._done_gen = job.generation
@@ -757,19 +754,19 @@ class Inter2FormerWidget(QWidget):
         if not selected:
             self.set_polarity(not self._positive)
             return
-        before = _State(self._points.coords, self._points.positive, self._obj, self._result)
+        before = Snapshot(self._points.coords, self._points.positive, self._obj, self._result)
         positive = before.positive.copy()
         positive[selected] = ~positive[selected]
-        after = _State(before.coords, positive, self._obj, None)
+        after = Snapshot(before.coords, positive, self._obj, None)
         self._apply_state(after)
         self.history.push(Action("flip points", lambda: self._apply_state(before), lambda: self._apply_state(after)))
 
     def _guard(self, what: str) -> bool:
         if self._image is None:
-            _notify("info", f"Cannot {what}: add an image layer first.")
+            notify("info", f"Cannot {what}: add an image layer first.")
             return False
         if self._carry_job is not None:
-            _notify("info", f"Cannot {what} while a carry run is in progress: cancel it or wait.")
+            notify("info", f"Cannot {what} while a carry run is in progress: cancel it or wait.")
             return False
         return True
 
@@ -777,7 +774,7 @@ class Inter2FormerWidget(QWidget):
         """Drop the current object's points and preview (undoable)."""
         if not self._guard("clear") or (self._obj is None and not len(self._points.coords)):
             return
-        before = _State(self._points.coords, self._points.positive, self._obj, self._result)
+        before = Snapshot(self._points.coords, self._points.positive, self._obj, self._result)
         empty = self._empty_points(self._image.ndim)
         self._apply_state(empty)
         self.history.push(Action("clear", lambda: self._apply_state(before), lambda: self._apply_state(empty)))
@@ -793,7 +790,7 @@ class Inter2FormerWidget(QWidget):
         if not self._guard("undo"):
             return
         if self._settled:
-            _notify("info", "Wait for the pending commit to finish before undoing.")
+            notify("info", "Wait for the pending commit to finish before undoing.")
             return
         action = self.history.undo()
         self._set_status(f"undid: {action.name}" if action else "nothing to undo")
@@ -809,7 +806,7 @@ class Inter2FormerWidget(QWidget):
         if not self._guard("commit"):
             return
         if self._obj is None:
-            _notify("info", "Nothing to commit: click on an object first.")
+            notify("info", "Nothing to commit: click on an object first.")
             return
         self._when_settled(self._commit_now)
 
@@ -879,16 +876,16 @@ class Inter2FormerWidget(QWidget):
         if obj is None:
             return None
         if result is None or result.empty:
-            _notify("warning", "The current object is empty: nothing was committed.")
+            notify("warning", "The current object is empty: nothing was committed.")
             return None
         try:
             patch, label_id = self._paint(obj.spec, result, obj.label_id, obj.extra_box)
         except LabelError as exc:
-            _notify("error", f"commit failed, the object is kept: {exc}")
+            notify("error", f"commit failed, the object is kept: {exc}")
             return None
         seq = next(self._seq)
         self._journal_commit(seq, obj, self._clicks(self._points, obj.spec), result, label_id, patch)
-        before = _State(self._points.coords, self._points.positive, obj, result)
+        before = Snapshot(self._points.coords, self._points.positive, obj, result)
         empty = self._empty_points(self._image.ndim)
         self._apply_state(empty)
         last = (label_id, obj.spec, result)
@@ -929,10 +926,10 @@ class Inter2FormerWidget(QWidget):
         if not self._guard("edit a label"):
             return None
         if self._obj_is_started():
-            _notify("warning", "Commit (C) or clear (Shift+C) the current object before editing a label.")
+            notify("warning", "Commit (C) or clear (Shift+C) the current object before editing a label.")
             return None
         if self._target is None:
-            _notify("info", "There is no target layer with labels to edit yet.")
+            notify("info", "There is no target layer with labels to edit yet.")
             return None
         coords = np.asarray(coords, dtype=float)
         try:
@@ -940,21 +937,21 @@ class Inter2FormerWidget(QWidget):
             spec = self._spec_for_plane(point_plane(coords, template))
             plane = PlaneView(base_data(self._target), self._target_spec(spec, self._target))
         except (PlaneError, LabelError) as exc:
-            _notify("warning", str(exc))
+            notify("warning", str(exc))
             return None
         y, x = int(np.floor(coords[spec.rows_axis] + 0.5)), int(np.floor(coords[spec.cols_axis] + 0.5))
         h, w = plane.shape[:2]
         if not (0 <= y < h and 0 <= x < w):
-            _notify("warning", f"({y}, {x}) is outside the image")
+            notify("warning", f"({y}, {x}) is outside the image")
             return None
         value = int(np.asarray(plane.read(y, y + 1, x, x + 1))[0, 0])
         if value == 0:
-            _notify("info", "There is no label there: click inside a label to edit it.")
+            notify("info", "There is no label there: click inside a label to edit it.")
             return None
         mask, offset, box = label_region(plane, value, y, x)
-        before = _State(self._points.coords, self._points.positive, self._obj, self._result)
-        obj = _Obj(next(self._tokens), spec, seed=(mask, offset), label_id=value, extra_box=box)
-        after = _State(self._empty_points(self._image.ndim).coords, np.zeros(0, bool), obj,
+        before = Snapshot(self._points.coords, self._points.positive, self._obj, self._result)
+        obj = ObjectState(next(self._tokens), spec, seed=(mask, offset), label_id=value, extra_box=box)
+        after = Snapshot(self._empty_points(self._image.ndim).coords, np.zeros(0, bool), obj,
                        MaskResult(mask, offset))
         self._apply_state(after)
         self.history.push(Action(f"edit label {value}", lambda: self._apply_state(before),
@@ -962,285 +959,7 @@ class Inter2FormerWidget(QWidget):
         self._set_status(f"editing label {value}: click to refine, C to commit")
         return value
 
-    # ------------------------------------------------------------------ volumes
-    def _carry_axis(self, spec: PlaneSpec) -> int | None:
-        fixed = [a for a, v in enumerate(spec.index) if v is not None and a != spec.channel_axis]
-        return fixed[-1] if fixed else None
 
-    def _carry_source(self):
-        """(label_id, spec, result) to carry: the current object (committed first) or the last commit."""
-        if self._obj is not None and self._result is not None and not self._result.empty:
-            if self._commit_now() is None:
-                return None
-            return self._last_commit
-        if self._last_commit is not None:
-            return self._last_commit
-        _notify("info", "Nothing to carry: segment an object first.")
-        return None
-
-    def _point_coords(self, spec: PlaneSpec, y: int, x: int) -> np.ndarray:
-        """Prompts-layer coordinates (all image axes) of pixel (y, x) on plane `spec`."""
-        here = np.asarray(self._image.world_to_data(self.viewer.dims.point), dtype=float)
-        coords = np.zeros(self._image.ndim)
-        for a in range(self._image.ndim):
-            if a == spec.rows_axis:
-                coords[a] = y
-            elif a == spec.cols_axis:
-                coords[a] = x
-            elif spec.index[a] is not None and a != spec.channel_axis:
-                coords[a] = spec.index[a]
-            else:
-                coords[a] = np.floor(here[a] + 0.5)
-        return coords
-
-    def _go_to(self, spec: PlaneSpec, axis: int) -> None:
-        """Show plane `spec` (move the slider of image axis `axis`)."""
-        world_axis = axis + self.viewer.dims.ndim - self._image.ndim
-        data_point = np.asarray(self._image.world_to_data(self.viewer.dims.point), dtype=float)
-        data_point[axis] = spec.index[axis]
-        world = self._image.data_to_world(data_point)
-        self.viewer.dims.set_point(world_axis, float(world[axis]))
-
-    def carry_next(self) -> None:
-        self._carry(+1)
-
-    def carry_previous(self) -> None:
-        self._carry(-1)
-
-    def _carry(self, step: int) -> None:
-        if self._guard("carry"):
-            self._when_settled(lambda: self._carry_now(step))
-
-    def _carry_now(self, step: int) -> None:
-        source = self._carry_source()
-        if source is None:
-            return
-        label_id, spec, result = source
-        axis = self._carry_axis(spec)
-        if axis is None:
-            _notify("info", "This image has no slice axis to carry along.")
-            return
-        index = spec.index[axis] + step
-        if not 0 <= index < spatial_shape(self._image)[axis]:
-            _notify("info", "Already at the last slice." if step > 0 else "Already at the first slice.")
-            return
-        new_spec = replace(spec, index=tuple(index if a == axis else v for a, v in enumerate(spec.index)))
-        self._go_to(new_spec, axis)
-        before = _State(self._points.coords, self._points.positive, self._obj, self._result)
-        centre = self.centre_click_check.isChecked()
-        obj = _Obj(next(self._tokens), new_spec, seed=(result.mask, result.offset), predict_seed=not centre,
-                   label_id=label_id, extra_box=result.window)
-        coords = self._empty_points(self._image.ndim).coords
-        if centre:  # a visible, movable point: the user sees (and may change) the prompt
-            coords = self._point_coords(new_spec, *interior_point(result.mask, result.offset))[None]
-        after = _State(coords, np.ones(len(coords), bool), obj, None)
-        self._apply_state(after)
-        self.history.push(Action(f"carry label {label_id}", lambda: self._apply_state(before),
-                                 lambda: self._apply_state(after)))
-        self._set_status(f"label {label_id} carried to slice {index}: correct with clicks, C to commit, "
-                         "N to go on")
-
-    def carry_through(self, n: int | None = None, step: int = +1) -> None:
-        """Carry the object through up to `n` slices in the worker (stops when it vanishes)."""
-        if self._guard("carry"):
-            n = int(n if n is not None else self.carry_spin.value())
-            self._when_settled(lambda: self._carry_run_now(n, step))
-
-    def _carry_run_now(self, n: int, step: int) -> None:
-        source = self._carry_source()
-        if source is None:
-            return
-        label_id, spec, result = source
-        axis = self._carry_axis(spec)
-        if axis is None:
-            _notify("info", "This image has no slice axis to carry along.")
-            return
-        size = spatial_shape(self._image)[axis]
-        steps = []
-        for k in range(1, n + 1):
-            index = spec.index[axis] + k * step
-            if not 0 <= index < size:
-                break
-            s = replace(spec, index=tuple(index if a == axis else v for a, v in enumerate(spec.index)))
-            steps.append(CarryStep(plane_key(self._image, s), PlaneView(base_data(self._image), s), (s, axis)))
-        if not steps:
-            _notify("info", "No slices left in that direction.")
-            return
-        job = CarryRunJob(self._gen, mask=result.mask, offset=result.offset, steps=steps,
-                          centre_click=self.centre_click_check.isChecked(), min_area=CARRY_MIN_AREA)
-        self._carry_job = job
-        self._carry_state = {"label_id": label_id, "patches": [], "prev": result, "last": None}
-        self.cancel_button.setEnabled(True)
-        self._set_status(f"carrying label {label_id} through up to {len(steps)} slices…")
-        self._submit(job)
-
-    def _on_partial(self, job, payload) -> None:
-        if job is not self._carry_job:
-            return
-        _, step, result, clicks = payload
-        spec, axis = step.spec
-        state = self._carry_state
-        try:
-            patch, label_id = self._paint(spec, result, state["label_id"], result.window)
-        except LabelError as exc:
-            _notify("error", f"carry stopped: {exc}")
-            job.cancel.set()
-            return
-        seq = next(self._seq)
-        prev = state["prev"]
-        self._journal_commit(seq, _Obj(0, spec, seed=(prev.mask, prev.offset), predict_seed=not clicks,
-                                       label_id=label_id), clicks, result, label_id, patch)
-        state["patches"].append((seq, patch))
-        state["prev"] = result
-        state["last"] = (label_id, spec, result, axis)
-
-    def _finish_carry_run(self, job, outcome: CarryRunOutcome) -> None:
-        if job is not self._carry_job:
-            return
-        state = self._carry_state
-        self._carry_job = None
-        self.cancel_button.setEnabled(False)
-        patches = list(state.get("patches", []))
-        done = len(patches)
-        reason = {"end": "reached the end", "vanished": "the object vanished",
-                  "cancelled": "cancelled"}.get(outcome.stopped, outcome.stopped)
-        _notify("info", f"Carried label {state['label_id']} through {done} slice(s): {reason}.")
-        self._set_status(f"carry: {done}/{outcome.total} slices, {reason}")
-        if not patches:
-            return
-        label_id, spec, result, axis = state["last"]
-        before_last, after_last = self._last_commit, (label_id, spec, result)
-        self._last_commit = after_last
-        self._go_to(spec, axis)
-        target = self._target
-
-        def undo():
-            for seq, patch in reversed(patches):
-                self._write_target(target, patch, patch.old)
-                self._journal_event({"type": "undo", "seq": seq})
-            self._last_commit = before_last
-
-        def redo():
-            for seq, patch in patches:
-                self._write_target(target, patch, patch.new)
-                self._journal_event({"type": "redo", "seq": seq})
-            self._last_commit = after_last
-
-        self.history.push(Action(f"carry run of label {label_id} ({done} slices)", undo, redo))
-
-    def cancel(self) -> None:
-        """Cancel a running carry."""
-        if self._carry_job is not None:
-            self._carry_job.cancel.set()
-            self._set_status("cancelling…")
-
-    # ------------------------------------------------------------------ journal
-    def choose_journal_dir(self, path: str | os.PathLike | None = None) -> None:
-        """Where journals go when the target has no file of its own (new journal from now on)."""
-        if path is None:
-            path = QFileDialog.getExistingDirectory(self, "Journal folder", str(self.journal_dir))
-            if not path:
-                return
-        self.journal_dir = path
-        self._set_status(f"journal folder: {self.journal_dir}")
-
-    @property
-    def journal_dir(self) -> Path:
-        return self._journal_dir
-
-    @journal_dir.setter
-    def journal_dir(self, path) -> None:
-        self._journal_dir = Path(path)
-        self._journal, self._journal_failed = None, False
-
-    @property
-    def journal_path(self) -> Path | None:
-        return self._journal.path if self._journal is not None else None
-
-    def _journal_writer(self) -> JournalWriter | None:
-        if self._journal is not None or self._journal_failed or self._image is None:
-            return self._journal
-        image, target = self._image, self._target
-        source = getattr(getattr(target, "source", None), "path", None) if target is not None else None
-        if source:
-            path = Path(source).with_suffix("").with_name(Path(source).stem + SUFFIX)
-        else:
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", image.name)
-            path = self.journal_dir / f"{safe}-{stamp}-{next(self._tokens)}{SUFFIX}"
-        target_data = base_data(target) if target is not None else None
-        header = {
-            "image": {"name": image.name, "path": getattr(image.source, "path", None),
-                      "shape": list(base_data(image).shape), "dtype": str(base_data(image).dtype),
-                      "rgb": bool(image.rgb), "multiscale": bool(image.multiscale)},
-            "target": None if target is None else {
-                "name": target.name, "shape": list(target_data.shape), "dtype": str(target_data.dtype),
-                "start_next_id": self._ids.next if self._ids else 1},
-            "model": {"weights": self._weights_label},
-        }
-        try:
-            self._journal = JournalWriter(path, header)
-        except OSError as exc:
-            self._journal_failed = True
-            _notify("warning", f"cannot write the journal at {path}: {exc}")
-        return self._journal
-
-    def _journal_event(self, event: dict) -> None:
-        writer = self._journal_writer()
-        if writer is None:
-            return
-        try:
-            writer.append(event)
-        except OSError as exc:
-            _notify("warning", f"journal write failed: {exc}")
-
-    def _journal_prompts(self) -> None:
-        obj = self._obj
-        if obj is None or self._target is None:
-            return
-        self._journal_event({"type": "prompts", "image_plane": obj.spec.to_json(),
-                             "clicks": [[c.y, c.x, int(c.positive)] for c in self._clicks(self._points, obj.spec)],
-                             "label_id": obj.label_id})
-
-    def _journal_commit(self, seq, obj: _Obj, clicks, result: MaskResult, label_id: int, patch) -> None:
-        if self._journal is None and self._target is not None:
-            self._journal_writer()
-        seed = None
-        if obj.seed is not None:
-            seed = encode_mask(obj.seed[0], obj.seed[1])
-        self._journal_event({
-            "type": "commit", "seq": seq, "id": int(label_id),
-            "image_plane": obj.spec.to_json(), "target_plane": patch.plane.spec.to_json(),
-            "clicks": [[c.y, c.x, int(c.positive)] for c in clicks],
-            "seed": seed, "seed_predict": bool(obj.predict_seed),
-            "mask": encode_mask(result.mask, result.offset),
-            "overwrite": self.overwrite_check.isChecked(),
-            "extra_box": list(map(int, obj.extra_box)) if obj.extra_box is not None else None,
-        })
-
-    def save_segmentation(self, path: str | os.PathLike | None = None) -> Path | None:
-        """Save the target as TIFF and move the journal next to it (`<name>.journal.jsonl`)."""
-        if self._target is None:
-            _notify("info", "Nothing to save: there is no target layer yet.")
-            return None
-        if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Save segmentation", "", "TIFF (*.tif *.tiff)")
-            if not path:
-                return None
-        import tifffile
-
-        path = Path(path)
-        data = np.asarray(base_data(self._target))
-        try:
-            tifffile.imwrite(path, data, compression="zlib", bigtiff=data.nbytes > 2**31)
-            writer = self._journal_writer()
-            if writer is not None:
-                writer.relocate(path.with_name(path.stem + SUFFIX))
-        except OSError as exc:
-            _notify("error", f"saving failed: {exc}")
-            return None
-        _notify("info", f"Saved {path.name} and its journal.")
-        return path
 
 
 def shortcut_table() -> str:

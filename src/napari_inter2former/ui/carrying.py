@@ -1,0 +1,193 @@
+"""Volumes: carry the current object to the next/previous slice, or through N slices in the worker.
+
+A mixin of the widget (it uses the widget's object state, painting, history and journal).
+The carried prompt is the previous slice's mask (same label id), plus by default one
+positive click at the mask's interior point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from ..journal import LabelError, PlaneSpec, PlaneView
+from .engine import CarryRunJob, CarryRunOutcome, CarryStep, interior_point
+from .history import Action
+from .layers import base_data, plane_key, spatial_shape
+from .state import ObjectState, Snapshot, notify
+
+CARRY_MIN_AREA = 10
+
+
+class CarryMixin:
+    def _carry_axis(self, spec: PlaneSpec) -> int | None:
+        fixed = [a for a, v in enumerate(spec.index) if v is not None and a != spec.channel_axis]
+        return fixed[-1] if fixed else None
+
+    def _carry_source(self):
+        """(label_id, spec, result) to carry: the current object (committed first) or the last commit."""
+        if self._obj is not None and self._result is not None and not self._result.empty:
+            if self._commit_now() is None:
+                return None
+            return self._last_commit
+        if self._last_commit is not None:
+            return self._last_commit
+        notify("info", "Nothing to carry: segment an object first.")
+        return None
+
+    def _point_coords(self, spec: PlaneSpec, y: int, x: int) -> np.ndarray:
+        """Prompts-layer coordinates (all image axes) of pixel (y, x) on plane `spec`."""
+        here = np.asarray(self._image.world_to_data(self.viewer.dims.point), dtype=float)
+        coords = np.zeros(self._image.ndim)
+        for a in range(self._image.ndim):
+            if a == spec.rows_axis:
+                coords[a] = y
+            elif a == spec.cols_axis:
+                coords[a] = x
+            elif spec.index[a] is not None and a != spec.channel_axis:
+                coords[a] = spec.index[a]
+            else:
+                coords[a] = np.floor(here[a] + 0.5)
+        return coords
+
+    def _go_to(self, spec: PlaneSpec, axis: int) -> None:
+        """Show plane `spec` (move the slider of image axis `axis`)."""
+        world_axis = axis + self.viewer.dims.ndim - self._image.ndim
+        data_point = np.asarray(self._image.world_to_data(self.viewer.dims.point), dtype=float)
+        data_point[axis] = spec.index[axis]
+        world = self._image.data_to_world(data_point)
+        self.viewer.dims.set_point(world_axis, float(world[axis]))
+
+    def carry_next(self) -> None:
+        self._carry(+1)
+
+    def carry_previous(self) -> None:
+        self._carry(-1)
+
+    def _carry(self, step: int) -> None:
+        if self._guard("carry"):
+            self._when_settled(lambda: self._carry_now(step))
+
+    def _carry_now(self, step: int) -> None:
+        source = self._carry_source()
+        if source is None:
+            return
+        label_id, spec, result = source
+        axis = self._carry_axis(spec)
+        if axis is None:
+            notify("info", "This image has no slice axis to carry along.")
+            return
+        index = spec.index[axis] + step
+        if not 0 <= index < spatial_shape(self._image)[axis]:
+            notify("info", "Already at the last slice." if step > 0 else "Already at the first slice.")
+            return
+        new_spec = replace(spec, index=tuple(index if a == axis else v for a, v in enumerate(spec.index)))
+        self._go_to(new_spec, axis)
+        before = Snapshot(self._points.coords, self._points.positive, self._obj, self._result)
+        centre = self.centre_click_check.isChecked()
+        obj = ObjectState(next(self._tokens), new_spec, seed=(result.mask, result.offset), predict_seed=not centre,
+                   label_id=label_id, extra_box=result.window)
+        coords = self._empty_points(self._image.ndim).coords
+        if centre:  # a visible, movable point: the user sees (and may change) the prompt
+            coords = self._point_coords(new_spec, *interior_point(result.mask, result.offset))[None]
+        after = Snapshot(coords, np.ones(len(coords), bool), obj, None)
+        self._apply_state(after)
+        self.history.push(Action(f"carry label {label_id}", lambda: self._apply_state(before),
+                                 lambda: self._apply_state(after)))
+        self._set_status(f"label {label_id} carried to slice {index}: correct with clicks, C to commit, "
+                         "N to go on")
+
+    def carry_through(self, n: int | None = None, step: int = +1) -> None:
+        """Carry the object through up to `n` slices in the worker (stops when it vanishes)."""
+        if self._guard("carry"):
+            n = int(n if n is not None else self.carry_spin.value())
+            self._when_settled(lambda: self._carry_run_now(n, step))
+
+    def _carry_run_now(self, n: int, step: int) -> None:
+        source = self._carry_source()
+        if source is None:
+            return
+        label_id, spec, result = source
+        axis = self._carry_axis(spec)
+        if axis is None:
+            notify("info", "This image has no slice axis to carry along.")
+            return
+        size = spatial_shape(self._image)[axis]
+        steps = []
+        for k in range(1, n + 1):
+            index = spec.index[axis] + k * step
+            if not 0 <= index < size:
+                break
+            s = replace(spec, index=tuple(index if a == axis else v for a, v in enumerate(spec.index)))
+            steps.append(CarryStep(plane_key(self._image, s), PlaneView(base_data(self._image), s), (s, axis)))
+        if not steps:
+            notify("info", "No slices left in that direction.")
+            return
+        job = CarryRunJob(self._gen, mask=result.mask, offset=result.offset, steps=steps,
+                          centre_click=self.centre_click_check.isChecked(), min_area=CARRY_MIN_AREA)
+        self._carry_job = job
+        self._carry_state = {"label_id": label_id, "patches": [], "prev": result, "last": None}
+        self.cancel_button.setEnabled(True)
+        self._set_status(f"carrying label {label_id} through up to {len(steps)} slices…")
+        self._submit(job)
+
+    def _on_partial(self, job, payload) -> None:
+        if job is not self._carry_job:
+            return
+        _, step, result, clicks = payload
+        spec, axis = step.spec
+        state = self._carry_state
+        try:
+            patch, label_id = self._paint(spec, result, state["label_id"], result.window)
+        except LabelError as exc:
+            notify("error", f"carry stopped: {exc}")
+            job.cancel.set()
+            return
+        seq = next(self._seq)
+        prev = state["prev"]
+        self._journal_commit(seq, ObjectState(0, spec, seed=(prev.mask, prev.offset), predict_seed=not clicks,
+                                       label_id=label_id), clicks, result, label_id, patch)
+        state["patches"].append((seq, patch))
+        state["prev"] = result
+        state["last"] = (label_id, spec, result, axis)
+
+    def _finish_carry_run(self, job, outcome: CarryRunOutcome) -> None:
+        if job is not self._carry_job:
+            return
+        state = self._carry_state
+        self._carry_job = None
+        self.cancel_button.setEnabled(False)
+        patches = list(state.get("patches", []))
+        done = len(patches)
+        reason = {"end": "reached the end", "vanished": "the object vanished",
+                  "cancelled": "cancelled"}.get(outcome.stopped, outcome.stopped)
+        notify("info", f"Carried label {state['label_id']} through {done} slice(s): {reason}.")
+        self._set_status(f"carry: {done}/{outcome.total} slices, {reason}")
+        if not patches:
+            return
+        label_id, spec, result, axis = state["last"]
+        before_last, after_last = self._last_commit, (label_id, spec, result)
+        self._last_commit = after_last
+        self._go_to(spec, axis)
+        target = self._target
+
+        def undo():
+            for seq, patch in reversed(patches):
+                self._write_target(target, patch, patch.old)
+                self._journal_event({"type": "undo", "seq": seq})
+            self._last_commit = before_last
+
+        def redo():
+            for seq, patch in patches:
+                self._write_target(target, patch, patch.new)
+                self._journal_event({"type": "redo", "seq": seq})
+            self._last_commit = after_last
+
+        self.history.push(Action(f"carry run of label {label_id} ({done} slices)", undo, redo))
+
+    def cancel(self) -> None:
+        """Cancel a running carry."""
+        if self._carry_job is not None:
+            self._carry_job.cancel.set()
+            self._set_status("cancelling…")

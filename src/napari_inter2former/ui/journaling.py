@@ -1,0 +1,136 @@
+"""The widget's journal: every prompt change, commit, undo and redo goes to a JSON Lines file.
+
+A mixin of the widget. The file lives next to the target's own file when it has one,
+else in the journal folder; "Save segmentation" moves it next to the saved TIFF.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+from qtpy.QtWidgets import QFileDialog
+
+from ..journal import SUFFIX, JournalWriter, encode_mask
+from ..session import MaskResult
+from .layers import base_data
+from .state import ObjectState, notify
+
+JOURNAL_DIR_ENV = "NAPARI_INTER2FORMER_JOURNAL_DIR"
+
+
+def default_journal_dir() -> Path:
+    env = os.environ.get(JOURNAL_DIR_ENV)
+    return Path(env) if env else Path.home() / ".napari-inter2former" / "journals"
+
+
+class JournalMixin:
+    def choose_journal_dir(self, path: str | os.PathLike | None = None) -> None:
+        """Where journals go when the target has no file of its own (new journal from now on)."""
+        if path is None:
+            path = QFileDialog.getExistingDirectory(self, "Journal folder", str(self.journal_dir))
+            if not path:
+                return
+        self.journal_dir = path
+        self._set_status(f"journal folder: {self.journal_dir}")
+
+    @property
+    def journal_dir(self) -> Path:
+        return self._journal_dir
+
+    @journal_dir.setter
+    def journal_dir(self, path) -> None:
+        self._journal_dir = Path(path)
+        self._journal, self._journal_failed = None, False
+
+    @property
+    def journal_path(self) -> Path | None:
+        return self._journal.path if self._journal is not None else None
+
+    def _journal_writer(self) -> JournalWriter | None:
+        if self._journal is not None or self._journal_failed or self._image is None:
+            return self._journal
+        image, target = self._image, self._target
+        source = getattr(getattr(target, "source", None), "path", None) if target is not None else None
+        if source:
+            path = Path(source).with_suffix("").with_name(Path(source).stem + SUFFIX)
+        else:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", image.name)
+            path = self.journal_dir / f"{safe}-{stamp}-{next(self._tokens)}{SUFFIX}"
+        target_data = base_data(target) if target is not None else None
+        header = {
+            "image": {"name": image.name, "path": getattr(image.source, "path", None),
+                      "shape": list(base_data(image).shape), "dtype": str(base_data(image).dtype),
+                      "rgb": bool(image.rgb), "multiscale": bool(image.multiscale)},
+            "target": None if target is None else {
+                "name": target.name, "shape": list(target_data.shape), "dtype": str(target_data.dtype),
+                "start_next_id": self._ids.next if self._ids else 1},
+            "model": {"weights": self._weights_label},
+        }
+        try:
+            self._journal = JournalWriter(path, header)
+        except OSError as exc:
+            self._journal_failed = True
+            notify("warning", f"cannot write the journal at {path}: {exc}")
+        return self._journal
+
+    def _journal_event(self, event: dict) -> None:
+        writer = self._journal_writer()
+        if writer is None:
+            return
+        try:
+            writer.append(event)
+        except OSError as exc:
+            notify("warning", f"journal write failed: {exc}")
+
+    def _journal_prompts(self) -> None:
+        obj = self._obj
+        if obj is None or self._target is None:
+            return
+        self._journal_event({"type": "prompts", "image_plane": obj.spec.to_json(),
+                             "clicks": [[c.y, c.x, int(c.positive)] for c in self._clicks(self._points, obj.spec)],
+                             "label_id": obj.label_id})
+
+    def _journal_commit(self, seq, obj: ObjectState, clicks, result: MaskResult, label_id: int, patch) -> None:
+        if self._journal is None and self._target is not None:
+            self._journal_writer()
+        seed = None
+        if obj.seed is not None:
+            seed = encode_mask(obj.seed[0], obj.seed[1])
+        self._journal_event({
+            "type": "commit", "seq": seq, "id": int(label_id),
+            "image_plane": obj.spec.to_json(), "target_plane": patch.plane.spec.to_json(),
+            "clicks": [[c.y, c.x, int(c.positive)] for c in clicks],
+            "seed": seed, "seed_predict": bool(obj.predict_seed),
+            "mask": encode_mask(result.mask, result.offset),
+            "overwrite": self.overwrite_check.isChecked(),
+            "extra_box": list(map(int, obj.extra_box)) if obj.extra_box is not None else None,
+        })
+
+    def save_segmentation(self, path: str | os.PathLike | None = None) -> Path | None:
+        """Save the target as TIFF and move the journal next to it (`<name>.journal.jsonl`)."""
+        if self._target is None:
+            notify("info", "Nothing to save: there is no target layer yet.")
+            return None
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Save segmentation", "", "TIFF (*.tif *.tiff)")
+            if not path:
+                return None
+        import tifffile
+
+        path = Path(path)
+        data = np.asarray(base_data(self._target))
+        try:
+            tifffile.imwrite(path, data, compression="zlib", bigtiff=data.nbytes > 2**31)
+            writer = self._journal_writer()
+            if writer is not None:
+                writer.relocate(path.with_name(path.stem + SUFFIX))
+        except OSError as exc:
+            notify("error", f"saving failed: {exc}")
+            return None
+        notify("info", f"Saved {path.name} and its journal.")
+        return path
