@@ -352,3 +352,18 @@ def test_a_drag_is_one_undo_step(qtbot, open_widget, nuclei):
     assert widget._result.to_full(nuclei.shape)[100, 100] and not widget._result.to_full(nuclei.shape)[120, 100]
     widget.redo()
     np.testing.assert_array_equal(prompts.data, [[120, 100]])
+
+
+def test_default_predictor_falls_back_to_random_init_with_a_warning(qtbot, make_napari_viewer, nuclei, tmp_path):
+    from napari_inter2former.session import default_weights_path
+
+    viewer = make_napari_viewer()
+    viewer.add_image(nuclei)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-inter2former", "Interactive segmentation")
+    widget.journal_dir = tmp_path
+    start = notification_count()
+    viewer.layers[PROMPTS_NAME].add([150, 150])
+    wait_idle(qtbot, widget, timeout=60000)
+    warned = any("randomly initialised" in m for m in notifications_since(start))
+    assert warned != default_weights_path().exists()
+    assert widget._result is not None and widget.last_latency_s > 0
