@@ -16,7 +16,7 @@ Box = tuple[int, int, int, int]  # (y0, y1, x0, x1), half-open
 class WindowPolicy:
     stride: int = 8
     min_side: int = 256
-    max_side: int = 2048
+    max_side: int = 1024  # 16k tokens: first-click full attention stays around a second on 2 cores
     context: float = 2.0  # window side / object extent
     keep_margin: int = 16  # px the object must stay away from a kept window's edge
 
