@@ -15,7 +15,7 @@ from ..journal import LabelError, PlaneSpec, PlaneView
 from .engine import CarryRunJob, CarryRunOutcome, CarryStep, interior_point
 from .history import Action
 from .layers import base_data, plane_key, spatial_shape
-from .state import ObjectState, Snapshot, notify
+from .state import ObjectState, Snapshot, guarded, notify
 
 CARRY_MIN_AREA = 10
 
@@ -59,9 +59,11 @@ class CarryMixin:
         world = self._image.data_to_world(data_point)
         self.viewer.dims.set_point(world_axis, float(world[axis]))
 
+    @guarded
     def carry_next(self) -> None:
         self._carry(+1)
 
+    @guarded
     def carry_previous(self) -> None:
         self._carry(-1)
 
@@ -98,6 +100,7 @@ class CarryMixin:
         self._set_status(f"label {label_id} carried to slice {index}: correct with clicks, C to commit, "
                          "N to go on")
 
+    @guarded
     def carry_through(self, n: int | None = None, step: int = +1) -> None:
         """Carry the object through up to `n` slices in the worker (stops when it vanishes)."""
         if self._guard("carry"):
@@ -132,6 +135,7 @@ class CarryMixin:
         self._set_status(f"carrying label {label_id} through up to {len(steps)} slices…")
         self._submit(job)
 
+    @guarded
     def _on_partial(self, job, payload) -> None:
         if job is not self._carry_job:
             return
@@ -186,6 +190,7 @@ class CarryMixin:
 
         self.history.push(Action(f"carry run of label {label_id} ({done} slices)", undo, redo))
 
+    @guarded
     def cancel(self) -> None:
         """Cancel a running carry."""
         if self._carry_job is not None:

@@ -17,7 +17,7 @@ from qtpy.QtWidgets import QFileDialog
 from ..journal import SUFFIX, JournalWriter, encode_mask
 from ..session import MaskResult
 from .layers import base_data
-from .state import ObjectState, notify
+from .state import ObjectState, guarded, notify
 
 JOURNAL_DIR_ENV = "NAPARI_INTER2FORMER_JOURNAL_DIR"
 
@@ -28,6 +28,7 @@ def default_journal_dir() -> Path:
 
 
 class JournalMixin:
+    @guarded
     def choose_journal_dir(self, path: str | os.PathLike | None = None) -> None:
         """Where journals go when the target has no file of its own (new journal from now on)."""
         if path is None:
@@ -111,6 +112,7 @@ class JournalMixin:
             "extra_box": list(map(int, obj.extra_box)) if obj.extra_box is not None else None,
         })
 
+    @guarded
     def save_segmentation(self, path: str | os.PathLike | None = None) -> Path | None:
         """Save the target as TIFF and move the journal next to it (`<name>.journal.jsonl`)."""
         if self._target is None:

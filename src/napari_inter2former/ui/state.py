@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +17,23 @@ def notify(kind: str, message: str) -> None:
     from napari.utils import notifications
 
     getattr(notifications, f"show_{kind}")(message)
+
+
+def guarded(method):
+    """Entry points (buttons, keys, worker signals) report unexpected errors as a notification
+    instead of letting them reach Qt, which may abort the application and lose work."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            logging.getLogger(__name__).exception("%s failed", method.__name__)
+            notify("error", f"{method.__name__.strip('_').replace('_', ' ')} failed: {type(exc).__name__}: {exc}. "
+                            "Committed objects are safe in the target layer and the journal.")
+            return None
+
+    return wrapper
 
 
 @dataclass

@@ -72,7 +72,7 @@ from .layers import (
     spec_plane,
 )
 from .preview import show_window
-from .state import ObjectState, Snapshot, notify
+from .state import ObjectState, Snapshot, guarded, notify
 from .worker import InferenceWorker
 
 log = logging.getLogger(__name__)
@@ -278,12 +278,15 @@ class Inter2FormerWidget(CarryMixin, JournalMixin, QWidget):
             self.history.clear()
             self._set_status(f"target '{layer.name}' was removed: the next commit creates a new one")
 
+    @guarded
     def _on_image_choice(self, index: int) -> None:
         self._set_image(self.image_combo.itemData(index))
 
+    @guarded
     def _on_target_choice(self, index: int) -> None:
         self.set_target(self.target_combo.itemData(index))
 
+    @guarded
     def _on_channel_axis_choice(self, index: int) -> None:
         self.channel_combo.blockSignals(True)
         self.channel_combo.clear()
@@ -297,6 +300,7 @@ class Inter2FormerWidget(CarryMixin, JournalMixin, QWidget):
             self.clear()
             self._set_status("channel axis changed: the current object was cleared (Ctrl+Z brings it back)")
 
+    @guarded
     def _on_channel_choice(self, index: int = 0) -> None:
         obj = self._obj
         if obj is not None and obj.spec.channel_axis is not None:
@@ -326,6 +330,7 @@ class Inter2FormerWidget(CarryMixin, JournalMixin, QWidget):
         self.channel_axis_combo.blockSignals(False)
         self._on_channel_axis_choice(0)
 
+    @guarded
     def set_image_layer(self, layer) -> None:
         """Choose the image to segment (as the combo box does)."""
         self._set_image(layer)
@@ -396,6 +401,7 @@ class Inter2FormerWidget(CarryMixin, JournalMixin, QWidget):
                 self.viewer.layers.remove(layer)
         self._prompts = self._preview = None
 
+    @guarded
     def set_target(self, layer, keep_history: bool = False) -> None:
         """Choose the target Labels layer (None: create a new one when first needed)."""
         if (layer is None and self._target is None) or same_layer(layer, self._target):
@@ -602,6 +608,7 @@ class Inter2FormerWidget(CarryMixin, JournalMixin, QWidget):
     def _obj_is_started(self) -> bool:
         return self._obj is not None and (self._obj.seed is not None or len(self._points.coords) > 0)
 
+    @guarded
     def _on_points_data(self, event) -> None:
         from napari.layers.base._base_constants import ActionType
 
@@ -693,6 +700,7 @@ class Inter2FormerWidget(CarryMixin, JournalMixin, QWidget):
             self._settled.append(fn)
             self._set_status("waiting for the prediction…")
 
+    @guarded
     def _on_job_finished(self, job, value) -> None:
         if isinstance(job, CarryRunJob):
             self._finish_carry_run(job, value)
@@ -719,6 +727,7 @@ class Inter2FormerWidget(CarryMixin, JournalMixin, QWidget):
         self._set_status("")
         self._settle(result, job.generation)
 
+    @guarded
     def _on_job_failed(self, job, exc, trace: str) -> None:
         if isinstance(job, CarryRunJob):
             if not isinstance(exc, Cancelled):
@@ -747,6 +756,7 @@ class Inter2FormerWidget(CarryMixin, JournalMixin, QWidget):
             self._prompts.feature_defaults = {"positive": self._positive}
         self._update_polarity_ui()
 
+    @guarded
     def toggle_polarity(self) -> None:
         """Flip the selected points' polarity if points are selected, else that of new points."""
         layer = self._prompts
@@ -770,6 +780,7 @@ class Inter2FormerWidget(CarryMixin, JournalMixin, QWidget):
             return False
         return True
 
+    @guarded
     def clear(self) -> None:
         """Drop the current object's points and preview (undoable)."""
         if not self._guard("clear") or (self._obj is None and not len(self._points.coords)):
@@ -786,6 +797,7 @@ class Inter2FormerWidget(CarryMixin, JournalMixin, QWidget):
             self._gen += 1
             self._settle(None, self._gen)
 
+    @guarded
     def undo(self) -> None:
         if not self._guard("undo"):
             return
@@ -795,12 +807,14 @@ class Inter2FormerWidget(CarryMixin, JournalMixin, QWidget):
         action = self.history.undo()
         self._set_status(f"undid: {action.name}" if action else "nothing to undo")
 
+    @guarded
     def redo(self) -> None:
         if not self._guard("redo"):
             return
         action = self.history.redo()
         self._set_status(f"redid: {action.name}" if action else "nothing to redo")
 
+    @guarded
     def commit(self) -> None:
         """Write the current object into the target with a new id (or its own id when edited/carried)."""
         if not self._guard("commit"):
@@ -911,6 +925,7 @@ class Inter2FormerWidget(CarryMixin, JournalMixin, QWidget):
         return label_id
 
     # ------------------------------------------------------------------ editing an existing label
+    @guarded
     def start_pick(self) -> None:
         """The next click on the prompts layer picks a label to edit instead of adding a point."""
         if not self._guard("edit a label"):
@@ -921,6 +936,7 @@ class Inter2FormerWidget(CarryMixin, JournalMixin, QWidget):
             self.viewer.layers.selection.active = self._prompts
         self._set_status("Click on the label to edit.")
 
+    @guarded
     def edit_label_at(self, coords) -> int | None:
         """Start editing the target label under `coords` (image data coordinates, all axes)."""
         if not self._guard("edit a label"):
