@@ -92,9 +92,12 @@ class JournalMixin:
         obj = self._obj
         if obj is None or self._target is None:
             return
-        self._journal_event({"type": "prompts", "image_plane": obj.spec.to_json(),
-                             "clicks": [[c.y, c.x, int(c.positive)] for c in self._clicks(self._points, obj.spec)],
-                             "label_id": obj.label_id})
+        event = {"type": "prompts", "image_plane": obj.spec.to_json(),
+                 "clicks": [[c.y, c.x, int(c.positive)] for c in self._clicks(self._points, obj.spec)],
+                 "label_id": obj.label_id}
+        if event != getattr(self, "_last_prompts_event", None):  # a drag repeats the same pixel often
+            self._last_prompts_event = event
+            self._journal_event(event)
 
     def _journal_commit(self, seq, obj: ObjectState, clicks, result: MaskResult, label_id: int, patch) -> None:
         if self._journal is None and self._target is not None:
