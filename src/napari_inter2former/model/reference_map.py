@@ -41,6 +41,14 @@ def paint_click(ref: torch.Tensor, y: int, x: int, positive: bool, radius: int) 
     region[..., disk] = CERTAIN_FG if positive else CERTAIN_BG
 
 
+def seed_reference_map(mask) -> torch.Tensor:
+    """R for an object known from an earlier mask: probably foreground inside, probably background outside."""
+    mask = torch.as_tensor(mask, dtype=torch.bool)
+    ref = torch.full(mask.shape, LIKELY_BG, dtype=torch.uint8)
+    ref[mask] = LIKELY_FG
+    return ref
+
+
 def update_reference_map(ref: torch.Tensor, prediction: torch.Tensor) -> torch.Tensor:
     """Fold a binary prediction into R; returns a new map.
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..model.reference_map import LIKELY_BG, LIKELY_FG, UNKNOWN, paint_click, update_reference_map
+from ..model.reference_map import LIKELY_BG, UNKNOWN, paint_click, seed_reference_map, update_reference_map
 from .clicks import Click, MaskResult
 from .errors import ClickError
 from .window import Box, mask_touches_edges
@@ -118,8 +118,7 @@ class ObjectSession:
         sx0, sx1 = max(x0, ox), min(x1, ox + mask.shape[1], width)
         if sy0 < sy1 and sx0 < sx1:
             local[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = mask[sy0 - oy : sy1 - oy, sx0 - ox : sx1 - ox]
-        ref = torch.full(local.shape, LIKELY_BG, dtype=torch.uint8)
-        ref[torch.from_numpy(local)] = LIKELY_FG
+        ref = seed_reference_map(local)
         self._history.append(self._state)
         result = MaskResult(local[: min(y1, height) - y0, : min(x1, width) - x0].copy(), (y0, x0))
         self._state = self._base = _State((), ref, window, True, result)

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from ..model import Inter2Former, Inter2FormerConfig, save_model
-from ..model.reference_map import initial_reference_map, paint_click, update_reference_map
+from ..model.reference_map import initial_reference_map, paint_click, seed_reference_map, update_reference_map
 from .click_simulation import deepest_point, next_click, random_interior_point
 from .dataset import CropSampler
 from .losses import normalized_focal_loss
@@ -43,6 +43,7 @@ class TrainConfig:
     checkpoint_every: int = 250
     validate_every: int = 1000
     usiigaci_weight: float = 0.35  # fraction of samples from the (few, large) Usiigaci images
+    mask_seed_prob: float = 0.2  # samples that start from a perturbed mask instead of clicks only
     frozen_blocks: int = 3  # keep the ImageNet stem and first Lite0 blocks fixed: saves most of the backward cost
 
 
@@ -68,6 +69,24 @@ def first_clicks(target: np.ndarray, rng: np.random.Generator) -> list[tuple[int
         if background.any():
             clicks.append((*random_interior_point(background, rng, min_depth=4.0), False))
     return clicks
+
+
+def perturbed_mask(target: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The object as a neighbouring slice might show it: shifted, grown or shrunk, and
+    sometimes with a blob missing or added."""
+    from scipy import ndimage
+
+    ys, xs = np.nonzero(target)
+    extent = max(1, int(np.ptp(ys)) + 1, int(np.ptp(xs)) + 1)
+    limit = max(1, int(0.12 * extent))
+    mask = np.roll(target, (int(rng.integers(-limit, limit + 1)), int(rng.integers(-limit, limit + 1))), (0, 1))
+    steps = int(rng.integers(-max(1, extent // 10), max(1, extent // 10) + 1))
+    if steps > 0:
+        mask = ndimage.binary_dilation(mask, iterations=steps)
+    elif steps < 0:
+        eroded = ndimage.binary_erosion(mask, iterations=-steps)
+        mask = eroded if eroded.any() else mask
+    return mask
 
 
 class Trainer:
@@ -114,7 +133,13 @@ class Trainer:
         ref = initial_reference_map(h, w, (b,))
         radius = self.model.config.click_radius
         for i in range(b):
-            for y, x, positive in first_clicks(targets_np[i, 0], self.rng):
+            clicks = first_clicks(targets_np[i, 0], self.rng)
+            if self.rng.random() < self.cfg.mask_seed_prob:
+                # Start from a neighbouring slice's mask (the widget's carry, or editing a label).
+                ref[i] = seed_reference_map(perturbed_mask(targets_np[i, 0], self.rng))
+                if self.rng.random() < 0.5:
+                    clicks = []  # mask-only: the carry case
+            for y, x, positive in clicks:
                 paint_click(ref[i], y, x, positive, radius)
         if rounds == 0:
             return ref
