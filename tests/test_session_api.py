@@ -257,3 +257,37 @@ def test_dask_image_computes_only_needed_chunks(model):
     # Window rows 1616..1680, cols 2912..2976; its 2x2 tiles plus halo span rows 1568..1760,
     # cols 2848..3040: all inside chunk (6, 11).
     assert set(computed) == {(6, 11)}
+
+
+def test_undo_history_is_bounded():
+    rng = np.random.default_rng(0)
+    predictor = Predictor(weights=None)
+    predictor.set_image(rng.random((64, 64)).astype(np.float32))
+    session = predictor.new_session()
+    session.max_history = 3
+    for i in range(6):
+        session.add_click(10 + i, 20, True)
+    steps = 0
+    while session.can_undo:
+        session.undo()
+        steps += 1
+    assert steps == 3
+    assert len(session.clicks) == 3  # the three oldest states were dropped
+
+
+def test_keyed_images_keep_their_tile_caches():
+    rng = np.random.default_rng(1)
+    a, b = rng.random((64, 64)).astype(np.float32), rng.random((64, 64)).astype(np.float32)
+    predictor = Predictor(weights=None, max_images=2)
+    predictor.set_image(a, key="a")
+    cache_a = predictor.cache
+    predictor.new_session().add_click(30, 30)
+    predictor.set_image(b, key="b")
+    assert predictor.cache is not cache_a
+    predictor.set_image(a, key="a")
+    assert predictor.cache is cache_a and cache_a.tiles_encoded == 1  # not re-encoded
+    predictor.set_image(b, key="b")
+    predictor.set_image(rng.random((64, 64)).astype(np.float32), key="c")  # evicts "a"
+    predictor.set_image(a, key="a")
+    assert predictor.cache is not cache_a
+    assert "random init" in predictor.weights_description

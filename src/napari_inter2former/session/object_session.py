@@ -39,8 +39,9 @@ class _State:
 class ObjectSession:
     """One object on the predictor's current image. Not thread-safe: one caller at a time."""
 
-    def __init__(self, predictor: "Predictor"):
+    def __init__(self, predictor: "Predictor", max_history: int = 200):
         self.predictor = predictor
+        self.max_history = max_history
         self._state = _State((), None, None, False, None)
         self._base = self._state  # where a full replay starts: empty, or the seeded mask
         self._history: list[_State] = []
@@ -73,7 +74,7 @@ class ObjectSession:
     def add_click(self, y: int, x: int, positive: bool = True, progress=None) -> MaskResult:
         """Add a click at pixel (y, x) and predict. Raises ClickError outside the image."""
         click = self._checked_click(y, x, positive)
-        self._history.append(self._state)
+        self._push_history()
         try:
             return self._predict(self._state.clicks + (click,), progress)
         except Exception:
@@ -85,7 +86,7 @@ class ObjectSession:
         # Validate before touching the state, as add_click does.
         clicks = [self._checked_click(c.y, c.x, c.positive) for c in clicks]
         start = self._base
-        self._history.append(self._state)
+        self._push_history()
         self._state = _State((), start.ref, start.window, start.predicted, start.result)
         try:
             result = start.result
@@ -119,7 +120,7 @@ class ObjectSession:
         if sy0 < sy1 and sx0 < sx1:
             local[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = mask[sy0 - oy : sy1 - oy, sx0 - ox : sx1 - ox]
         ref = seed_reference_map(local)
-        self._history.append(self._state)
+        self._push_history()
         result = MaskResult(local[: min(y1, height) - y0, : min(x1, width) - x0].copy(), (y0, x0))
         self._state = self._base = _State((), ref, window, True, result)
 
@@ -127,7 +128,7 @@ class ObjectSession:
         """Predict from the current prompts alone (e.g. a mask carried from another slice)."""
         if not self._state.clicks and self._state.ref is None:
             raise ClickError("nothing to predict from: add a click or start from a mask")
-        self._history.append(self._state)
+        self._push_history()
         try:
             return self._predict(self._state.clicks, progress, repaint=False)
         except Exception:
@@ -145,6 +146,11 @@ class ObjectSession:
         self._state = self._base = _State((), None, None, False, None)
 
     # ----- internals
+    def _push_history(self) -> None:
+        # Each state holds a window-sized reference map: keep the undo depth bounded.
+        self._history.append(self._state)
+        del self._history[: max(0, len(self._history) - self.max_history)]
+
     def _focus(self, clicks: tuple[Click, ...]) -> Box:
         r = self.predictor.model.config.click_radius
         ys = [c.y for c in clicks]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from importlib import resources
 from pathlib import Path
 
@@ -39,21 +40,31 @@ class Predictor:
 
     weights: "default" (the shipped file), a path, or None for a randomly
     initialised model (tests, smoke runs). threads: torch intra-op threads
-    (None leaves torch's setting alone).
+    (None leaves torch's setting alone). Up to `max_images` images keyed by
+    `set_image(..., key=)` keep their tile caches (slices of a volume visited
+    back and forth), sharing the `cache_bytes` budget.
     """
 
     def __init__(self, weights: str | os.PathLike | None = "default", model: Inter2Former | None = None,
                  tile_size: int = 512, halo: int = 64, cache_bytes: int = 768 * 2**20,
-                 window_policy: WindowPolicy | None = None, threads: int | None = None, seed: int = 0):
+                 window_policy: WindowPolicy | None = None, threads: int | None = None, seed: int = 0,
+                 max_images: int = 4):
         if threads is not None:
             torch.set_num_threads(int(threads))
         if model is None:
             if weights is None:
                 torch.manual_seed(seed)
                 model = Inter2Former(Inter2FormerConfig())
+                self.weights_description = f"random init (seed {seed})"
             else:
-                model = load_model(default_weights_path() if weights == "default" else Path(weights))
+                path = default_weights_path() if weights == "default" else Path(weights)
+                model = load_model(path)
+                self.weights_description = str(path)
+        else:
+            self.weights_description = "injected model"
         self.model = model.eval()
+        self.max_images = max(1, int(max_images))
+        self._images: OrderedDict = OrderedDict()  # key -> (source, cache), most recent last
         self.tile_size, self.halo, self.cache_bytes = tile_size, halo, cache_bytes
         self.window_policy = window_policy or WindowPolicy(stride=model.config.token_stride)
         self._source: ImageSource | None = None
@@ -69,10 +80,22 @@ class Predictor:
         with self.lock:
             if key is not None and key == self.image_key and self._source is not None:
                 return
+            if key is not None and key in self._images:
+                self._images.move_to_end(key)
+                self._source, self._cache = self._images[key]
+                self.image_key = key
+                return
             source = ImageSource(image, channel_axis=channel_axis)
+            budget = self.cache_bytes // self.max_images if key is not None else self.cache_bytes
             self._source = source
-            self._cache = TiledFeatureCache(self.model, source, self.tile_size, self.halo, self.cache_bytes)
+            self._cache = TiledFeatureCache(self.model, source, self.tile_size, self.halo, budget)
             self.image_key = key
+            if key is None:
+                self._images.clear()
+            else:
+                self._images[key] = (source, self._cache)
+                while len(self._images) > self.max_images:
+                    self._images.popitem(last=False)
 
     @property
     def has_image(self) -> bool:
