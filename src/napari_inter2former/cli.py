@@ -11,6 +11,7 @@ import importlib
 import sys
 
 SUBCOMMANDS = {
+    "demo": ("napari_inter2former.ui.demo", "open napari with the widget on the bundled sample image"),
     "evaluate": ("napari_inter2former.evaluation.cli", "run the click-simulation evaluation (NoC/mIoU/SPC)"),
     "train": ("napari_inter2former.training.cli", "train Inter2Former on folders of images and labels"),
     "benchmark": ("napari_inter2former.benchmark", "measure encoder/click latency and memory"),

@@ -1,0 +1,24 @@
+"""`napari-inter2former demo`: napari with the widget docked, on the bundled sample image."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sample", choices=["nuclei-2d", "nuclei-3d"], default="nuclei-2d")
+    parser.add_argument("--screenshot", default=None, help="save a screenshot to this PNG and quit")
+
+
+def run(args) -> int:
+    import napari
+
+    viewer = napari.Viewer(title="napari-inter2former demo")
+    viewer.open_sample("napari-inter2former", args.sample)
+    viewer.window.add_plugin_dock_widget("napari-inter2former", "Interactive segmentation")
+    if args.screenshot:
+        viewer.screenshot(args.screenshot, canvas_only=False, flash=False)
+        viewer.close()
+        return 0
+    napari.run()
+    return 0
