@@ -1,0 +1,43 @@
+"""The weights shipped inside the package load and segment a real nucleus from val/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_inter2former.model import load_model
+from napari_inter2former.session import Predictor, default_weights_path
+from napari_inter2former.training.click_simulation import next_click
+
+VAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "val"
+# A fluorescence nucleus image from the DSB validation split.
+IMAGE = "dsb_0280fa8f60f6bcae"
+
+
+def test_shipped_weights_exist_and_load():
+    path = default_weights_path()
+    assert path.is_file(), f"shipped weights missing at {path}"
+    assert path.stat().st_size < 30 * 2**20
+    model = load_model(path)
+    assert not model.training
+
+
+@pytest.mark.skipif(not VAL.is_dir(), reason="../shared/data/val is not beside the repository")
+def test_shipped_weights_segment_a_real_nucleus():
+    image = tifffile.imread(VAL / "images" / f"{IMAGE}.tif")
+    labels = tifffile.imread(VAL / "labels" / f"{IMAGE}.tif")
+    ids, areas = np.unique(labels[labels > 0], return_counts=True)
+    target = labels == ids[np.argmax(areas)]  # the largest nucleus: a typical, fully visible one
+    predictor = Predictor()
+    predictor.set_image(image)
+    session = predictor.new_session()
+    pred = np.zeros_like(target)
+    best = 0.0
+    for _ in range(3):
+        y, x, positive = next_click(target, pred)
+        pred = session.add_click(y, x, positive).to_full(target.shape)
+        best = max(best, (pred & target).sum() / (pred | target).sum())
+    assert best >= 0.8, f"IoU {best:.3f} after 3 clicks"
