@@ -23,7 +23,14 @@ def markdown_table(results: dict) -> str:
     ks = [k for k in MIOU_AT if k <= max_clicks]
     head = (["method", "subset", "objects", "NoC@85", "NoC@90", "NoC@95", "NoF@90", "NoF@95"]
             + [f"mIoU@{k}" for k in ks] + ["click p50 ms", "click p95 ms", "encode s/img"])
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    cfg = results["config"]
+    counts = "; ".join(
+        f"{s}: {c.get('evaluated', 0)} of {c.get('eligible', 0)} objects >= {cfg['min_area']} px "
+        f"({c.get('labelled', 0)} labelled) in {c.get('images', 0)} images"
+        + (f", {c['carry_objects']} carried through volumes" if c.get("carry_objects") else "")
+        for s, c in results["data"]["subsets"].items())
+    lines = [f"Objects evaluated (at most {cfg['max_per_image'] or 'all'} per image, seed {cfg['seed']}): {counts}.", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, res in results["methods"].items():
         summary = res.get("summary")
         if not summary:

@@ -3,9 +3,10 @@
 The gradient is computed once per image on the Gaussian-smoothed normalised image
 (colour: the maximum over channels), so windows never see edge artefacts.
 Parameters were chosen on four val images (see docs/benchmarks.md): sigma 0.5
-beat 0, 1 and 2 (0 was best on DSB, worst on Usiigaci); compactness > 0 (compact
-watershed) made it worse; windows pad the clicked extent by at least 40 px (12 and
-24 lost on large Usiigaci cells' first click). Window logic: classical.py.
+beat 0, 1 and 2 on NoC@90; compactness > 0 (compact watershed) made it worse;
+windows pad the clicked extent by at least 40 px (12 and 24 px lost mIoU@5 on the
+large Usiigaci cells, whose first click sees only a small window). Window logic:
+classical.py.
 """
 
 from __future__ import annotations
