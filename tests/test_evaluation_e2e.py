@@ -126,3 +126,10 @@ def test_inter2former_random_init_smoke(folder):
     quick = evaluate_predictor(predictor, folder, max_per_image=1, limit_images=1, max_clicks=6)
     assert quick["overall"]["objects"] == 1 and set(quick["subsets"]) == {"aa"}
     assert 1 <= quick["overall"]["noc90"] <= 6 and 0.0 <= quick["overall"]["miou5"] <= 1.0
+
+
+def test_cli_reports_missing_weights(folder, tmp_path, capsys):
+    code = cli_main(["evaluate", str(folder), "--methods", "inter2former", "--weights", str(tmp_path / "none.safetensors"),
+                     "--no-progress", "--out", str(tmp_path / "w")])
+    assert code == 2
+    assert "error" in capsys.readouterr().err

@@ -43,15 +43,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     weights = None if args.random_init else args.weights
     out = Path(args.out) if args.out else Path("runs") / "evaluation" / f"{Path(args.data).name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    expected: tuple[type[BaseException], ...] = (DataError, ValueError, FileNotFoundError, ImportError)
+    if "inter2former" in args.methods:
+        from ..model.weights import WeightsError  # imports torch: only when the model is used
+
+        expected += (WeightsError,)
     try:
         results = evaluate(args.data, args.methods, max_per_image=args.max_per_image or None, min_area=args.min_area,
                            seed=args.seed, max_clicks=args.max_clicks, limit_images=args.limit_images,
                            volume_mode=args.volume_mode, slice_step=args.slice_step, carry_iou=args.carry_iou,
                            weights=weights, threads=args.threads, progress=not args.no_progress)
-    except (DataError, ValueError, FileNotFoundError) as exc:
-        print(f"napari-inter2former evaluate: error: {exc}", file=sys.stderr)
-        return 2
-    except ImportError as exc:
+    except expected as exc:
         print(f"napari-inter2former evaluate: error: {exc}", file=sys.stderr)
         return 2
     results["config"]["command"] = " ".join(["napari-inter2former", "evaluate", *sys.argv[2:]]) if len(sys.argv) > 1 else None

@@ -125,6 +125,8 @@ def evaluate(data, methods=("inter2former",), *, max_per_image: int | None = 5, 
         raise ValueError("max_clicks must be at least 1")
     if volume_mode not in VOLUME_MODES:
         raise ValueError(f"volume_mode must be one of {VOLUME_MODES}, got {volume_mode!r}")
+    if max_per_image is not None and max_per_image < 1:
+        raise ValueError(f"max_per_image must be at least 1 (or None for all), got {max_per_image}")
     if slice_step < 1:
         raise ValueError("slice_step must be at least 1")
     pairs = limit_pairs(find_pairs(data), limit_images)
