@@ -78,7 +78,7 @@ def test_reference_map_bookkeeping_between_clicks(model):
     first = session.add_click(40, 50)
     window1, ref1 = calls[-1]
     expected = torch.full(ref1.shape, UNKNOWN, dtype=torch.uint8)
-    paint_click(expected, 40 - window1[0], 50 - window1[2], True, 5)
+    paint_click(expected, 40 - window1[0], 50 - window1[2], True, model.config.click_radius)
     assert torch.equal(ref1, expected)
     session.add_click(70, 20, positive=False)
     window2, ref2 = calls[-1]
@@ -87,7 +87,7 @@ def test_reference_map_bookkeeping_between_clicks(model):
     fg = torch.zeros(ref1.shape, dtype=torch.bool)
     fg[: first.mask.shape[0], : first.mask.shape[1]] = torch.from_numpy(first.mask)
     expected = update_reference_map(ref1, fg)
-    paint_click(expected, 70 - window1[0], 20 - window1[2], False, 5)
+    paint_click(expected, 70 - window1[0], 20 - window1[2], False, model.config.click_radius)
     assert torch.equal(ref2, expected)
     assert ref2[40 - window1[0], 50 - window1[2]] == CERTAIN_FG
     assert ref2[70 - window1[0], 20 - window1[2]] == CERTAIN_BG
@@ -163,7 +163,7 @@ def test_start_from_mask_then_predict_and_click(model):
     # the seed's R absorbed the prediction, then the click disk is painted on top.
     assert calls[-1][0] == window == (0, 96, 0, 112)
     expected = update_reference_map(ref, torch.from_numpy(predicted.mask))
-    paint_click(expected, 40, 55, False, 5)
+    paint_click(expected, 40, 55, False, model.config.click_radius)
     assert torch.equal(calls[-1][1], expected)
     # A replay starts from the seed, not from scratch.
     session.set_clicks([])
