@@ -18,6 +18,8 @@ of the depth) from it are background seed.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from scipy import ndimage as ndi
 
@@ -83,8 +85,6 @@ class SeededWindowMethod(Method):
 
     # ----- Method interface
     def set_image(self, image):
-        import time
-
         start = time.perf_counter()
         self._image = normalise(image)
         self._shape = self._image.shape[:2]

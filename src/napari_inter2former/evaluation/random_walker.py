@@ -12,7 +12,6 @@ this beta on real windows (300^2: 2.2 s vs 0.55 s). Window logic: classical.py.
 
 from __future__ import annotations
 
-import numpy as np
 from scipy import ndimage as ndi
 
 from .classical import FG, SeededWindowMethod
