@@ -33,7 +33,8 @@ def _fixed_loss(model, images, targets):
     model.train()
     ref = initial_reference_map(*images.shape[-2:], (images.shape[0],))
     for i in range(images.shape[0]):
-        paint_click(ref[i], *deepest_point(targets[i, 0].numpy()), True, model.config.click_radius)
+        _, y, x = deepest_point(targets[i, 0].numpy())
+        paint_click(ref[i], y, x, True, model.config.click_radius)
     with torch.no_grad():
         out = model.decode(model.encode(images), ref, fast=False)
     return float(normalized_focal_loss(out.logits, targets))

@@ -25,13 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    import tifffile
     import torch
 
     from ..model import load_model
     from .dataset import CropSampler, load_folder
     from .trainer import TrainConfig, Trainer, build_model
-    from .validation import quick_validate
 
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     torch.set_num_threads(cfg.threads)
@@ -47,11 +45,16 @@ def run(args) -> int:
         print(f"resumed at step {trainer.step}")
     validate = None
     if args.val:
-        val_images = load_folder(args.val, limit=args.val_limit)
-        raw = {im.name: tifffile.imread(Path(args.val) / "images" / f"{im.name}.tif") for im in val_images}
+        from ..evaluation.validation import evaluate_predictor
+        from ..session import Predictor
 
         def validate(m):
-            return quick_validate(m.cpu() if device != "cpu" else m, val_images, raw, args.val_per_image)
+            # The same protocol as the evaluation tool, on a fixed val subset; score = mean subset NoC@90.
+            report = evaluate_predictor(Predictor(model=m.cpu()), args.val, max_per_image=args.val_per_image,
+                                        limit_images=args.val_limit)
+            m.to(device)
+            subsets = report["subsets"]
+            return sum(v["noc90"] for v in subsets.values()) / len(subsets), report
 
     trainer.fit(validate, progress=not args.no_progress)
     return 0

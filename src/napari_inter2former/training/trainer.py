@@ -61,7 +61,7 @@ def sample_rounds(rng: np.random.Generator, cfg: TrainConfig) -> int:
 
 def first_clicks(target: np.ndarray, rng: np.random.Generator) -> list[tuple[int, int, bool]]:
     if rng.random() < 0.7:
-        y, x = deepest_point(target)
+        _, y, x = deepest_point(target)
         return [(y, x, True)]
     clicks = [(*random_interior_point(target, rng), True)]
     background = ~target
