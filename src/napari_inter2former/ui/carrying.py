@@ -71,15 +71,23 @@ class CarryMixin:
         if self._guard("carry"):
             self._when_settled(lambda: self._carry_now(step))
 
-    def _carry_now(self, step: int) -> None:
+    def _carry_start(self):
+        """(label id, plane spec, result, slice axis) of the object to carry, or None (user told why)."""
         source = self._carry_source()
         if source is None:
-            return
+            return None
         label_id, spec, result = source
         axis = self._carry_axis(spec)
         if axis is None:
             notify("info", "This image has no slice axis to carry along.")
+            return None
+        return label_id, spec, result, axis
+
+    def _carry_now(self, step: int) -> None:
+        start = self._carry_start()
+        if start is None:
             return
+        label_id, spec, result, axis = start
         index = spec.index[axis] + step
         if not 0 <= index < spatial_shape(self._image)[axis]:
             notify("info", "Already at the last slice." if step > 0 else "Already at the first slice.")
@@ -108,14 +116,10 @@ class CarryMixin:
             self._when_settled(lambda: self._carry_run_now(n, step))
 
     def _carry_run_now(self, n: int, step: int) -> None:
-        source = self._carry_source()
-        if source is None:
+        start = self._carry_start()
+        if start is None:
             return
-        label_id, spec, result = source
-        axis = self._carry_axis(spec)
-        if axis is None:
-            notify("info", "This image has no slice axis to carry along.")
-            return
+        label_id, spec, result, axis = start
         size = spatial_shape(self._image)[axis]
         steps = []
         for k in range(1, n + 1):
