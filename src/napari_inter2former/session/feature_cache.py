@@ -85,10 +85,13 @@ class TiledFeatureCache:
         if any(v % s for v in (y0, y1, x0, x1)):
             raise ValueError(f"window bounds must be multiples of {s}")
         keys = self.tiles_for(y0, y1, x0, x1)
-        # Encode the missing tiles first so progress reports real work.
+        # Encode the missing tiles first so progress reports real work. Hold every tile of
+        # this window here: with a small budget the LRU may evict one before stitching, and
+        # fetching it again would encode it twice.
         missing = [k for k in keys if k not in self._tiles]
+        held = {}
         for done, key in enumerate(missing, 1):
-            self._get_tile(key)
+            held[key] = self._get_tile(key)
             if progress is not None:
                 progress(done, len(missing))
         dims = [self.model.config.dim, *self.model.config.edge_channels]
@@ -96,7 +99,7 @@ class TiledFeatureCache:
         # tokens, e1, e2, e4 and their strides
         outs = [torch.zeros(c, (y1 - y0) // f, (x1 - x0) // f) for c, f in zip(dims, factors)]
         for key in keys:
-            parts = self._get_tile(key)
+            parts = held[key] if key in held else self._get_tile(key)
             ty, tx = key
             ay0, ay1 = max(y0, ty * t), min(y1, (ty + 1) * t)
             ax0, ax1 = max(x0, tx * t), min(x1, (tx + 1) * t)
