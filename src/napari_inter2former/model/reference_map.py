@@ -63,3 +63,18 @@ def update_reference_map(ref: torch.Tensor, prediction: torch.Tensor) -> torch.T
     new[(ref == UNKNOWN) & ~fg] = LIKELY_BG
     new[(ref == LIKELY_FG) & ~fg] = UNKNOWN
     return new
+
+
+def paint_clicks(ref: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, positive: torch.Tensor, radius: int) -> torch.Tensor:
+    """Batched `paint_click`: one click per map of ref (B, H, W), on ref's device; returns a new map.
+
+    ys, xs (B,) integer (a negative y means "no click for this map"), positive (B,) bool.
+    """
+    height, width = ref.shape[-2:]
+    device = ref.device
+    ys, xs, positive = ys.to(device), xs.to(device), positive.to(device)
+    yy = torch.arange(height, device=device).view(1, -1, 1) - ys.view(-1, 1, 1)
+    xx = torch.arange(width, device=device).view(1, 1, -1) - xs.view(-1, 1, 1)
+    disk = ((yy * yy + xx * xx) <= radius * radius) & (ys >= 0).view(-1, 1, 1)
+    state = torch.where(positive, CERTAIN_FG, CERTAIN_BG).to(ref.dtype).view(-1, 1, 1)
+    return torch.where(disk, state, ref)

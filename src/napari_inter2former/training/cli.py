@@ -10,7 +10,8 @@ from pathlib import Path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .trainer import TrainConfig
 
-    parser.add_argument("--data", nargs="+", default=["../shared/data/train"], help="training folders")
+    parser.add_argument("--data", nargs="+", default=["../shared/data/train"],
+                        help="training folders, or .npz files made by `python -m napari_inter2former.training.packed_data`")
     parser.add_argument("--val", default="../shared/data/val", help="validation folder ('' to skip)")
     parser.add_argument("--val-per-image", type=int, default=3)
     parser.add_argument("--val-limit", type=int, default=None, help="at most this many val images")
@@ -34,6 +35,11 @@ def run(args) -> int:
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     torch.set_num_threads(cfg.threads)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda"):
+        # Fixed crop sizes: let cuDNN pick its fastest kernels; TF32 matmuls are ample for training.
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     images = [im for folder in args.data for im in load_folder(folder)]
     print(f"training on {len(images)} images, {sum(len(i.objects) for i in images)} objects, device {device}, "
           f"{cfg.threads} threads")

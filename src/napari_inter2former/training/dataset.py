@@ -35,9 +35,30 @@ class LabelledImage:
         return self.name.split("_")[0]
 
 
+def normalised_planes(image: np.ndarray) -> tuple[np.ndarray, bool]:
+    """The predictor's normalisation as uint8 planes (3, H, W), and whether the image is colour."""
+    source = ImageSource(image)
+    planes = (source.read(0, source.height, 0, source.width) * 255 + 0.5).astype(np.uint8)
+    return planes, source.rgb
+
+
+def labelled_image(name: str, planes: np.ndarray, labels: np.ndarray, colour: bool) -> LabelledImage | None:
+    """Wrap normalised uint8 planes (3, H, W) and an instance map; None if no object is big enough."""
+    boxes = ndimage.find_objects(labels)
+    objects = [
+        (i + 1, box) for i, box in enumerate(boxes)
+        if box is not None and int((labels[box] == i + 1).sum()) >= MIN_OBJECT_AREA
+    ]
+    return LabelledImage(name, planes, labels, objects, colour) if objects else None
+
+
 def load_folder(folder: str | Path, limit: int | None = None) -> list[LabelledImage]:
-    """Read `images/*.tif` and `labels/*.tif` of a data folder."""
+    """Read `images/*.tif` and `labels/*.tif` of a data folder, or a file made by `pack_images`."""
     folder = Path(folder)
+    if folder.suffix == ".npz":
+        from .packed_data import load_packed
+
+        return load_packed(folder)[:limit]
     image_dir, label_dir = folder / "images", folder / "labels"
     if not image_dir.is_dir() or not label_dir.is_dir():
         raise FileNotFoundError(f"{folder} must contain images/ and labels/ folders")
@@ -47,15 +68,10 @@ def load_folder(folder: str | Path, limit: int | None = None) -> list[LabelledIm
         labels = tifffile.imread(label_dir / path.name).astype(np.int32)
         if labels.shape != image.shape[:2]:
             raise ValueError(f"{path.name}: label shape {labels.shape} != image shape {image.shape[:2]}")
-        source = ImageSource(image)
-        planes = (source.read(0, source.height, 0, source.width) * 255 + 0.5).astype(np.uint8)
-        boxes = ndimage.find_objects(labels)
-        objects = [
-            (i + 1, box) for i, box in enumerate(boxes)
-            if box is not None and int((labels[box] == i + 1).sum()) >= MIN_OBJECT_AREA
-        ]
-        if objects:
-            out.append(LabelledImage(path.stem, planes, labels, objects, source.rgb))
+        planes, colour = normalised_planes(image)
+        item = labelled_image(path.stem, planes, labels, colour)
+        if item is not None:
+            out.append(item)
     if not out:
         raise ValueError(f"no labelled images found in {folder}")
     return out

@@ -6,6 +6,12 @@ gradient (P(k) ~ 0.6**k), each predicting, folding the prediction into R and
 adding the RITM corrective click; then one decoder pass with gradient on the
 final R. Loss: normalised focal loss on full-resolution and coarse logits plus
 the BSQ commitment loss. After the step, the HMoE balancing biases move.
+
+Crops and starting prompts come from `BatchStream` (optionally in data worker
+processes), corrective clicks from `CorrectiveClicker` (optionally in a process
+pool), and the reference maps live on the training device. With a time budget
+the learning-rate schedule runs on elapsed time instead of steps, so a run on a
+lent machine of fixed length still ends with a fully decayed learning rate.
 """
 
 from __future__ import annotations
@@ -21,8 +27,9 @@ import torch
 import torch.nn.functional as F
 
 from ..model import Inter2Former, Inter2FormerConfig, save_model
-from ..model.reference_map import initial_reference_map, paint_click, seed_reference_map, update_reference_map
-from .click_simulation import deepest_point, next_click, random_interior_point
+from ..model.reference_map import paint_clicks, update_reference_map
+from .batches import BatchStream, batch_iterator
+from .corrective_clicks import CorrectiveClicker
 from .dataset import CropSampler
 from .losses import normalized_focal_loss
 
@@ -45,12 +52,22 @@ class TrainConfig:
     usiigaci_weight: float = 0.35  # fraction of samples from the (few, large) Usiigaci images
     mask_seed_prob: float = 0.2  # samples that start from a perturbed mask instead of clicks only
     frozen_blocks: int = 3  # keep the ImageNet stem and first Lite0 blocks fixed: saves most of the backward cost
+    time_budget: float = 0.0  # seconds; > 0: stop then, and decay the learning rate over time, not steps
+    snapshots: int = 0  # with a time budget: also keep weights at this many earlier points of the run
+    data_workers: int = 0  # processes making batches (0: in the training process)
+    click_workers: int = 0  # processes placing corrective clicks (0 or 1: in the training process)
+    log_every: int = 25
 
 
-def lr_at(step: int, cfg: TrainConfig) -> float:
+def lr_at(step: int, cfg: TrainConfig, elapsed: float | None = None) -> float:
+    """Linear warm-up over steps, then poly(0.9) decay over steps, or over `elapsed` seconds
+    of the time budget when one is set."""
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
-    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    if cfg.time_budget > 0 and elapsed is not None:
+        progress = elapsed / cfg.time_budget
+    else:
+        progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
     return cfg.lr * (1 - min(progress, 1.0)) ** 0.9  # poly decay
 
 
@@ -59,40 +76,13 @@ def sample_rounds(rng: np.random.Generator, cfg: TrainConfig) -> int:
     return int(rng.choice(len(p), p=p / p.sum()))
 
 
-def first_clicks(target: np.ndarray, rng: np.random.Generator) -> list[tuple[int, int, bool]]:
-    if rng.random() < 0.7:
-        _, y, x = deepest_point(target)
-        return [(y, x, True)]
-    clicks = [(*random_interior_point(target, rng), True)]
-    background = ~target
-    for _ in range(int(rng.integers(0, 3))):
-        if background.any():
-            clicks.append((*random_interior_point(background, rng, min_depth=4.0), False))
-    return clicks
-
-
-def perturbed_mask(target: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The object as a neighbouring slice might show it: shifted, grown or shrunk, and
-    sometimes with a blob missing or added."""
-    from scipy import ndimage
-
-    ys, xs = np.nonzero(target)
-    extent = max(1, int(np.ptp(ys)) + 1, int(np.ptp(xs)) + 1)
-    limit = max(1, int(0.12 * extent))
-    mask = np.roll(target, (int(rng.integers(-limit, limit + 1)), int(rng.integers(-limit, limit + 1))), (0, 1))
-    steps = int(rng.integers(-max(1, extent // 10), max(1, extent // 10) + 1))
-    if steps > 0:
-        mask = ndimage.binary_dilation(mask, iterations=steps)
-    elif steps < 0:
-        eroded = ndimage.binary_erosion(mask, iterations=-steps)
-        mask = eroded if eroded.any() else mask
-    return mask
-
-
 class Trainer:
     def __init__(self, model: Inter2Former, sampler: CropSampler, cfg: TrainConfig, out_dir: Path, device: str = "cpu"):
+        self.clicker = CorrectiveClicker(cfg.click_workers)  # forks: before CUDA is initialised
         self.model = model.to(device)
         self.sampler = sampler
+        self.stream = BatchStream(sampler, cfg.batch, model.config.click_radius, cfg.mask_seed_prob, cfg.seed)
+        self._batches = None
         self.cfg = cfg
         self.out = Path(out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
@@ -104,6 +94,7 @@ class Trainer:
         self.step = 0
         self.best_score = math.inf
         self.log = open(self.out / "log.jsonl", "a")
+        self._started: float | None = None
 
     # ----- checkpoints (plain tensors and numbers only: loadable with weights_only=True)
     def save_checkpoint(self) -> None:
@@ -125,35 +116,30 @@ class Trainer:
         self.best_score = float(state["best_score"])
         self.sampler.rng = np.random.default_rng(self.cfg.seed + self.step)
         self.rng = np.random.default_rng(self.cfg.seed + 1 + self.step)
+        self.stream.rng = np.random.default_rng(self.cfg.seed + 2 + self.step)
         return True
 
     # ----- one step
-    def _simulate(self, features, targets_np, rounds):
-        b, _, h, w = targets_np.shape
-        ref = initial_reference_map(h, w, (b,))
-        radius = self.model.config.click_radius
-        for i in range(b):
-            clicks = first_clicks(targets_np[i, 0], self.rng)
-            if self.rng.random() < self.cfg.mask_seed_prob:
-                # Start from a neighbouring slice's mask (the widget's carry, or editing a label).
-                ref[i] = seed_reference_map(perturbed_mask(targets_np[i, 0], self.rng))
-                if self.rng.random() < 0.5:
-                    clicks = []  # mask-only: the carry case
-            for y, x, positive in clicks:
-                paint_click(ref[i], y, x, positive, radius)
+    def _next_batch(self):
+        if self.cfg.data_workers <= 0:
+            return self.stream.make_batch()  # in process: follows the sampler as it is now
+        if self._batches is None:
+            self._batches = batch_iterator(self.stream, self.cfg.data_workers, pin_memory=self.device != "cpu")
+        return next(self._batches)
+
+    def _corrective_rounds(self, features, ref, targets_np, rounds):
+        """k rounds without gradient: predict, fold into R, add the simulated user's click."""
         if rounds == 0:
             return ref
         detached = type(features)(features.tokens.detach(), tuple(e.detach() for e in features.edges))
+        radius = self.model.config.click_radius
         for _ in range(rounds):
             with torch.no_grad():
-                out = self.model.decode(detached, ref.to(self.device), fast=False)
-            pred = (out.logits[:, 0] > 0).cpu()
+                out = self.model.decode(detached, ref, fast=False)
+            pred = out.logits[:, 0] > 0
             ref = update_reference_map(ref, pred)
-            pred_np = pred.numpy()
-            for i in range(b):
-                click = next_click(targets_np[i, 0], pred_np[i])
-                if click is not None:
-                    paint_click(ref[i], click[0], click[1], click[2], radius)
+            ys, xs, positive = self.clicker.clicks(targets_np, pred.cpu().numpy())
+            ref = paint_clicks(ref, ys, xs, positive, radius)
         return ref
 
     def train_step(self) -> dict:
@@ -161,14 +147,16 @@ class Trainer:
         self.model.train()
         for module in self.frozen:
             module.eval()  # frozen BatchNorm keeps its ImageNet statistics
-        images, targets = self.sampler.batch(cfg.batch)
-        images, targets_dev = images.to(self.device), targets.to(self.device)
+        images, targets, ref = self._next_batch()
+        nb = self.device != "cpu"
+        images, targets_dev, ref = (t.to(self.device, non_blocking=nb) for t in (images, targets, ref))
+        lr = lr_at(self.step, cfg, self._elapsed())
         for group in self.optimizer.param_groups:
-            group["lr"] = lr_at(self.step, cfg)
+            group["lr"] = lr
         features = self.model.encode(images)
         rounds = sample_rounds(self.rng, cfg)
-        ref = self._simulate(features, targets.numpy(), rounds)
-        out = self.model.decode(features, ref.to(self.device), fast=False)
+        ref = self._corrective_rounds(features, ref, targets[:, 0].numpy(), rounds)
+        out = self.model.decode(features, ref, fast=False)
         coarse_target = F.adaptive_avg_pool2d(targets_dev.float(), out.coarse_logits.shape[-2:]) > 0.5
         loss_full = normalized_focal_loss(out.logits, targets_dev)
         loss_coarse = normalized_focal_loss(out.coarse_logits, coarse_target)
@@ -185,39 +173,62 @@ class Trainer:
         self.step += 1
         return {"step": self.step, "loss": float(loss.detach()), "full": float(loss_full.detach()), "coarse": float(loss_coarse.detach()),
                 "commit": float(out.commit_loss.detach()), "rounds": rounds, "iou": float((inter / union).mean()),
-                "lr": lr_at(self.step - 1, cfg)}
+                "lr": lr}
+
+    def _elapsed(self) -> float | None:
+        return None if self._started is None else time.time() - self._started
+
+    def _done(self) -> bool:
+        if self.cfg.time_budget > 0 and self._started is not None:
+            return self._elapsed() >= self.cfg.time_budget
+        return self.step >= self.cfg.steps
 
     def fit(self, validate=None, progress: bool = True) -> None:
-        """Train to cfg.steps; `validate(model) -> (score, dict)` (lower is better) picks best.safetensors."""
+        """Train to cfg.steps (or for cfg.time_budget seconds); `validate(model) -> (score, dict)`
+        (lower is better) picks best.safetensors."""
         from tqdm import tqdm
 
-        bar = tqdm(total=self.cfg.steps, initial=self.step, disable=not progress, dynamic_ncols=True)
-        started = time.time()
+        cfg = self.cfg
+        timed = cfg.time_budget > 0
+        bar = tqdm(total=None if timed else cfg.steps, initial=self.step, disable=not progress, dynamic_ncols=True)
+        self._started = time.time()
+        snapshot_at = [cfg.time_budget * (i + 1) / (cfg.snapshots + 1) for i in range(cfg.snapshots)] if timed else []
         recent: list[dict] = []
-        while self.step < self.cfg.steps:
-            stats = self.train_step()
-            recent = (recent + [stats])[-50:]
-            bar.update(1)
-            bar.set_postfix(loss=f"{np.mean([r['loss'] for r in recent]):.3f}",
-                            iou=f"{np.mean([r['iou'] for r in recent]):.3f}")
-            if self.step % 25 == 0:
-                stats["elapsed_s"] = time.time() - started
-                self.log.write(json.dumps(stats) + "\n")
-                self.log.flush()
-            if self.step % self.cfg.checkpoint_every == 0 or self.step == self.cfg.steps:
-                self.save_checkpoint()
-            if validate is not None and (self.step % self.cfg.validate_every == 0 or self.step == self.cfg.steps):
-                self.model.eval()
-                score, info = validate(self.model)
-                info.update(step=self.step, score=score)
-                self.log.write(json.dumps({"validation": info}) + "\n")
-                self.log.flush()
-                if score < self.best_score:
-                    self.best_score = score
-                    save_model(self.model, self.out / "best.safetensors",
-                               {"step": str(self.step), "validation": json.dumps(info), "train_config": json.dumps(asdict(self.cfg))})
-                self.save_checkpoint()
-        bar.close()
+        try:
+            while not self._done():
+                stats = self.train_step()
+                recent = (recent + [stats])[-50:]
+                bar.update(1)
+                bar.set_postfix(loss=f"{np.mean([r['loss'] for r in recent]):.3f}",
+                                iou=f"{np.mean([r['iou'] for r in recent]):.3f}")
+                if self.step % cfg.log_every == 0:
+                    stats["elapsed_s"] = round(self._elapsed(), 1)
+                    self.log.write(json.dumps(stats) + "\n")
+                    self.log.flush()
+                    if not progress:
+                        print(f"step {self.step} {stats['elapsed_s']:.0f}s loss {np.mean([r['loss'] for r in recent]):.4f} "
+                              f"iou {np.mean([r['iou'] for r in recent]):.3f} lr {stats['lr']:.2e}", flush=True)
+                if snapshot_at and self._elapsed() >= snapshot_at[0]:
+                    snapshot_at.pop(0)
+                    save_model(self.model, self.out / f"snapshot-{self.step:06d}.safetensors",
+                               {"step": str(self.step), "train_config": json.dumps(asdict(cfg))})
+                finished = self._done()
+                if self.step % cfg.checkpoint_every == 0 or finished:
+                    self.save_checkpoint()
+                if validate is not None and (self.step % cfg.validate_every == 0 or finished):
+                    self.model.eval()
+                    score, info = validate(self.model)
+                    info.update(step=self.step, score=score)
+                    self.log.write(json.dumps({"validation": info}) + "\n")
+                    self.log.flush()
+                    if score < self.best_score:
+                        self.best_score = score
+                        save_model(self.model, self.out / "best.safetensors",
+                                   {"step": str(self.step), "validation": json.dumps(info), "train_config": json.dumps(asdict(cfg))})
+                    self.save_checkpoint()
+        finally:
+            bar.close()
+            self.clicker.close()
 
 
 def freeze_early_encoder(model: Inter2Former, blocks: int) -> list[torch.nn.Module]:

@@ -1,0 +1,92 @@
+"""Training data packed into one LZMA-compressed .npz, for machines that get little else.
+
+A GPU machine gets the working tree and at most 64 MiB with it; the raw folders
+are larger (Usiigaci is uint16). 8-bit images are stored as they are (they
+compress best so, and `ImageSource` normalises them again on load exactly as
+`load_folder` does); other images as the normalised uint8 planes `load_folder`
+makes, one plane for grey. Labels are stored as uint16. Loading gives the same
+`LabelledImage`s as `load_folder` on the source folders.
+
+    python -m napari_inter2former.training.packed_data ../shared/data/train runs/train.npz
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+from ..session.image_source import ImageSource
+from .dataset import LabelledImage, labelled_image, normalised_planes
+
+
+def _write(zf: zipfile.ZipFile, name: str, array: np.ndarray) -> None:
+    with zf.open(name + ".npy", "w", force_zip64=True) as f:
+        np.lib.format.write_array(f, np.ascontiguousarray(array), allow_pickle=False)
+
+
+def pack_folders(folders: list[str | Path], path: str | Path) -> int:
+    """Pack data folders (images/, labels/) into `path`; returns the number of images packed."""
+    entries = []
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_LZMA) as zf:
+        for folder in folders:
+            folder = Path(folder)
+            for image_path in sorted((folder / "images").glob("*.tif")):
+                image = tifffile.imread(image_path)
+                labels = tifffile.imread(folder / "labels" / image_path.name)
+                if labels.shape != image.shape[:2]:
+                    raise ValueError(f"{image_path.name}: label shape {labels.shape} != image shape {image.shape[:2]}")
+                if labels.max() > np.iinfo(np.uint16).max:
+                    raise ValueError(f"{image_path.name}: more than 65535 labels cannot be packed")
+                i = len(entries)
+                if image.dtype == np.uint8:
+                    _write(zf, f"raw_{i}", image)
+                    colour = ImageSource(image).rgb
+                else:
+                    planes, colour = normalised_planes(image)
+                    _write(zf, f"planes_{i}", planes[:1] if not colour else planes)
+                _write(zf, f"labels_{i}", labels.astype(np.uint16))
+                entries.append({"name": image_path.stem, "colour": bool(colour)})
+        _write(zf, "index", np.frombuffer(json.dumps(entries).encode(), dtype=np.uint8))
+    return len(entries)
+
+
+def load_packed(path: str | Path) -> list[LabelledImage]:
+    with np.load(path, allow_pickle=False) as data:
+        if "index" not in data:
+            raise ValueError(f"{path} is not a packed training file (no index)")
+        entries = json.loads(bytes(data["index"]).decode())
+        out = []
+        for i, entry in enumerate(entries):
+            if f"raw_{i}" in data:
+                planes, colour = normalised_planes(data[f"raw_{i}"])
+            else:
+                planes, colour = data[f"planes_{i}"], entry["colour"]
+                if planes.shape[0] == 1:
+                    planes = np.repeat(planes, 3, axis=0)
+            item = labelled_image(entry["name"], planes, data[f"labels_{i}"].astype(np.int32), colour)
+            if item is not None:
+                out.append(item)
+    if not out:
+        raise ValueError(f"no labelled images in {path}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="pack data folders into one .npz for training")
+    parser.add_argument("folders", nargs="+", help="data folders (images/, labels/)")
+    parser.add_argument("out", help="output .npz")
+    args = parser.parse_args(argv)
+    pack_folders(args.folders, args.out)
+    images = load_packed(args.out)
+    size = Path(args.out).stat().st_size / 2**20
+    print(f"packed {len(images)} images, {sum(len(im.objects) for im in images)} objects into {args.out} ({size:.1f} MiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
