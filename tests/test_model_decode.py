@@ -13,10 +13,13 @@ ATOL = 1e-4  # two DHA blocks + upsampler in float32; observed max difference ~5
 H, W = 96, 128
 
 
-@pytest.fixture(scope="module")
-def model_and_features():
+@pytest.fixture(scope="module", params=[False, True], ids=["paper-dlu", "dlu-with-reference"])
+def model_and_features(request):
     torch.manual_seed(0)
-    model = Inter2Former().eval()
+    model = Inter2Former(Inter2FormerConfig(dlu_reference=request.param)).eval()
+    if request.param:  # the projections start at zero: give them weights so R matters here
+        for stage in model.upsampler.stages:
+            torch.nn.init.normal_(stage.ref_proj.weight, std=0.5)
     yy, xx = torch.meshgrid(torch.arange(H), torch.arange(W), indexing="ij")
     blob = (((yy - 40) ** 2 + (xx - 60) ** 2) < 20**2).float()
     image = (0.2 + 0.6 * blob + 0.05 * torch.rand(H, W)).expand(1, 3, H, W).contiguous()
@@ -117,3 +120,19 @@ def test_dense_path_is_batched(model_and_features):
         single = model.decode(feats, refs[1:], fast=False)
     assert batched.logits.shape == (2, 1, H, W)
     assert torch.allclose(batched.logits[1:], single.logits, atol=ATOL)
+
+
+def test_reference_projections_start_at_zero():
+    """Adding R to the upsampler of a trained model keeps its function until training moves them."""
+    torch.manual_seed(1)
+    plain = Inter2Former().eval()
+    extended = Inter2Former(Inter2FormerConfig(dlu_reference=True)).eval()
+    missing, unexpected = extended.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and missing and all(".ref_proj." in k for k in missing)
+    image = torch.rand(1, 3, 64, 64)
+    ref = initial_reference_map(64, 64)
+    paint_click(ref, 30, 30, True, 2)
+    with torch.no_grad():
+        a = plain.decode(plain.encode(image), ref[None].long(), fast=False).logits
+        b = extended.decode(extended.encode(image), ref[None].long(), fast=False).logits
+    assert torch.allclose(a, b, atol=1e-6)

@@ -291,3 +291,18 @@ def test_keyed_images_keep_their_tile_caches():
     predictor.set_image(a, key="a")
     assert predictor.cache is not cache_a
     assert "random init" in predictor.weights_description
+
+
+def test_clicked_pixels_always_take_their_label(model, monkeypatch):
+    predictor = _predictor(model, _blobs())
+    # A decoder that ignores clicks: all foreground, then all background.
+    for value in (True, False):
+        monkeypatch.setattr(predictor, "decode_window",
+                            lambda window, ref, progress=None, v=value: np.full((window[1] - window[0], window[3] - window[2]), v))
+        session = predictor.new_session()
+        session.add_click(40, 50)
+        result = session.add_click(44, 52, positive=False)
+        full = result.to_full(predictor.image_shape)
+        assert full[40, 50] and not full[44, 52]
+        # only the clicked pixels themselves: their neighbours keep the decoder's answer
+        assert full[40, 51] == value and full[44, 53] == value

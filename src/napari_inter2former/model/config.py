@@ -37,6 +37,10 @@ class Inter2FormerConfig:
     dlu_threshold: float = -2.0
     # Logit written outside the DLU box ("certain background").
     background_logit: float = -30.0
+    # Also feed R itself (one-hot, pooled to strides 4, 2, 1) to the upsampler stages. The
+    # paper's DLU sees R only through the stride-8 tokens; a 10-20 px nucleus needs the
+    # previous mask and the click disks at pixel resolution to move an edge by one pixel.
+    dlu_reference: bool = False
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

@@ -56,7 +56,8 @@ class Inter2Former(nn.Module):
         )
         self.out_norm = nn.LayerNorm(config.dim)
         self.upsampler = DynamicLocalUpsampler(
-            config.dim, config.edge_channels, config.upsample_channels, config.dlu_threshold, config.background_logit
+            config.dim, config.edge_channels, config.upsample_channels, config.dlu_threshold, config.background_logit,
+            config.dlu_reference,
         )
 
     @property
@@ -95,7 +96,7 @@ class Inter2Former(nn.Module):
                 x = block.forward_fast(x, boundary[0], cos, sin)
             commit = x.new_zeros(())
             x = self.out_norm(x).t().reshape(1, d, h, w)
-            logits, coarse = self.upsampler(x, features.edges)
+            logits, coarse = self.upsampler(x, features.edges, ref_map)
         else:
             x = (tokens + self.prompt_embedding.dense(ref_map)).flatten(2).transpose(1, 2)
             commit = x.new_zeros(())
@@ -103,7 +104,7 @@ class Inter2Former(nn.Module):
                 x, c = block.forward_dense(x, boundary, cos, sin, all_full_attention)
                 commit = commit + c
             x = self.out_norm(x).transpose(1, 2).reshape(b, d, h, w)
-            logits, coarse = self.upsampler.dense(x, features.edges)
+            logits, coarse = self.upsampler.dense(x, features.edges, ref_map)
         return DecoderOutput(logits, coarse, commit)
 
     def update_balance_biases(self) -> None:

@@ -7,6 +7,11 @@ everything outside is certain background. Each stage normalises per pixel
 full-map result), upsamples bicubically x2, adds the edge feature of that
 scale and applies a 3x3 conv. The box is computed with a margin of tokens so
 the border effects of the convs and the bicubic kernel stay outside it.
+
+With `reference=True` each stage also adds a 1x1 projection of the reference
+map R (one-hot, average-pooled to the stage's scale): the previous mask and the
+click disks at pixel resolution. The projections start at zero, so a model
+trained without them keeps its function when they are added.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .reference_map import NUM_STATES
 
 MARGIN_TOKENS = 6
 
@@ -33,27 +40,43 @@ class ChannelNorm(nn.Module):
 
 
 class UpStage(nn.Module):
-    def __init__(self, cin: int, cout: int, edge_channels: int):
+    def __init__(self, cin: int, cout: int, edge_channels: int, reference: bool = False):
         super().__init__()
         self.norm = ChannelNorm(cin)
         self.edge_proj = nn.Conv2d(edge_channels, cin, 1)
+        self.ref_proj = nn.Conv2d(NUM_STATES, cin, 1) if reference else None
+        if self.ref_proj is not None:
+            nn.init.zeros_(self.ref_proj.weight)
+            nn.init.zeros_(self.ref_proj.bias)
         self.conv = nn.Conv2d(cin, cout, 3, padding=1)
 
-    def forward(self, x: torch.Tensor, edge: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, edge: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
         x = F.interpolate(self.norm(x), scale_factor=2.0, mode="bicubic", align_corners=False)
-        return F.gelu(self.conv(x + self.edge_proj(edge)))
+        x = x + self.edge_proj(edge)
+        if self.ref_proj is not None:
+            x = x + self.ref_proj(ref)
+        return F.gelu(self.conv(x))
+
+
+def reference_pyramid(ref_map: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """R (B, H, W) integer -> one-hot state fractions at strides 1, 2, 4: (B, 5, H/s, W/s)."""
+    r1 = F.one_hot(ref_map.long(), NUM_STATES).permute(0, 3, 1, 2).float()
+    r2 = F.avg_pool2d(r1, 2)
+    return r1, r2, F.avg_pool2d(r2, 2)
 
 
 class DynamicLocalUpsampler(nn.Module):
     stride = 8
 
     def __init__(self, dim: int, edge_channels: tuple[int, int, int], channels: tuple[int, int, int],
-                 threshold: float, background_logit: float):
+                 threshold: float, background_logit: float, reference: bool = False):
         super().__init__()
         e1, e2, e4 = edge_channels
         u4, u2, u1 = channels
+        self.reference = reference
         self.coarse_head = nn.Sequential(nn.Conv2d(dim, 32, 1), nn.ReLU(), nn.Conv2d(32, 1, 1))
-        self.stages = nn.ModuleList([UpStage(dim, u4, e4), UpStage(u4, u2, e2), UpStage(u2, u1, e1)])
+        self.stages = nn.ModuleList([UpStage(dim, u4, e4, reference), UpStage(u4, u2, e2, reference),
+                                     UpStage(u2, u1, e1, reference)])
         self.head = nn.Conv2d(u1, 1, 1)
         self.threshold = threshold
         self.background_logit = background_logit
@@ -62,16 +85,25 @@ class DynamicLocalUpsampler(nn.Module):
         # Detached: the coarse head learns from its auxiliary loss only.
         return self.coarse_head(feats.detach())
 
-    def upsample(self, feats, edges):
+    def upsample(self, feats, edges, refs=None):
+        """refs: `reference_pyramid` of R (strides 1, 2, 4) when the stages take R."""
         e1, e2, e4 = edges
-        x = self.stages[0](feats, e4)
-        x = self.stages[1](x, e2)
-        x = self.stages[2](x, e1)
+        r1, r2, r4 = refs if refs is not None else (None, None, None)
+        x = self.stages[0](feats, e4, r4)
+        x = self.stages[1](x, e2, r2)
+        x = self.stages[2](x, e1, r1)
         return self.head(x)
 
-    def dense(self, feats, edges):
+    def _pyramid(self, ref_map):
+        if not self.reference:
+            return None
+        if ref_map is None:
+            raise ValueError("this upsampler needs the reference map")
+        return reference_pyramid(ref_map)
+
+    def dense(self, feats, edges, ref_map=None):
         """Training path: upsample the whole map. Returns (logits, coarse logits)."""
-        return self.upsample(feats, edges), self.coarse(feats)
+        return self.upsample(feats, edges, self._pyramid(ref_map)), self.coarse(feats)
 
     def box(self, coarse: torch.Tensor) -> tuple[int, int, int, int] | None:
         """Token box (t0, t1, l0, l1) of coarse logits above the threshold, grown by one token."""
@@ -84,7 +116,7 @@ class DynamicLocalUpsampler(nn.Module):
         return (max(0, int(rows.min()) - 1), min(h, int(rows.max()) + 2),
                 max(0, int(cols.min()) - 1), min(w, int(cols.max()) + 2))
 
-    def forward(self, feats, edges):
+    def forward(self, feats, edges, ref_map=None):
         """Fast path for one window (batch 1). Returns (logits, coarse logits)."""
         s = self.stride
         coarse = self.coarse(feats)
@@ -97,11 +129,13 @@ class DynamicLocalUpsampler(nn.Module):
         m = MARGIN_TOKENS
         c0, c1, d0, d1 = max(0, t0 - m), min(h, t1 + m), max(0, l0 - m), min(w, l1 + m)
         e1, e2, e4 = edges
+        refs = self._pyramid(None if ref_map is None else ref_map[:, c0 * s : c1 * s, d0 * s : d1 * s])
         crop = self.upsample(
             feats[:, :, c0:c1, d0:d1],
             (e1[:, :, c0 * s : c1 * s, d0 * s : d1 * s],
              e2[:, :, c0 * s // 2 : c1 * s // 2, d0 * s // 2 : d1 * s // 2],
              e4[:, :, c0 * s // 4 : c1 * s // 4, d0 * s // 4 : d1 * s // 4]),
+            refs,
         )
         y0, x0 = (t0 - c0) * s, (l0 - d0) * s
         logits[:, :, t0 * s : t1 * s, l0 * s : l1 * s] = crop[:, :, y0 : y0 + (t1 - t0) * s, x0 : x0 + (l1 - l0) * s]

@@ -36,6 +36,22 @@ class _State:
     result: MaskResult | None
 
 
+def hold_clicked_pixels(fg: np.ndarray, clicks, window: Box) -> np.ndarray:
+    """Every clicked pixel takes its click's label (a later click on the same pixel wins).
+
+    The user said what that pixel is, so the mask must agree; otherwise a corrective
+    click on a one-pixel error band that the decoder (which sees clicks through R's
+    disks) does not follow leaves the mask as it was, and the next click lands on the
+    same pixel again. Only the pixel itself is certain: the disk around it may cross
+    the object's edge.
+    """
+    y0, y1, x0, x1 = window
+    for c in clicks:
+        if y0 <= c.y < y1 and x0 <= c.x < x1:
+            fg[c.y - y0, c.x - x0] = c.positive
+    return fg
+
+
 class ObjectSession:
     """One object on the predictor's current image. Not thread-safe: one caller at a time."""
 
@@ -190,7 +206,7 @@ class ObjectSession:
             for c in (clicks if repaint else ()):
                 # All clicks are re-painted: a grown window may newly contain part of an old disk.
                 paint_click(ref, c.y - window[0], c.x - window[2], c.positive, pred.model.config.click_radius)
-            fg = pred.decode_window(window, ref, progress)
+            fg = hold_clicked_pixels(pred.decode_window(window, ref, progress), clicks, window)
             touches = mask_touches_edges(fg, window, hw, pred.window_policy.stride)
             bigger = pred.window_policy.grow(window, touches, hw) if any(touches) and grows < MAX_GROWS else None
             if bigger is None:

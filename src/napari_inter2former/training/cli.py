@@ -19,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     parser.add_argument("--imagenet-init", action="store_true", help="init the encoder from ImageNet Lite0")
     parser.add_argument("--init-weights", default=None, help="start from a .safetensors model")
+    parser.add_argument("--dlu-reference", action="store_true",
+                        help="feed R to the upsampler at full resolution (extends --init-weights models without it)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     parser.add_argument("--no-progress", action="store_true")
     for field in dataclasses.fields(TrainConfig):
@@ -30,7 +32,7 @@ def run(args) -> int:
 
     from ..model import load_model
     from .dataset import CropSampler, load_folder
-    from .trainer import TrainConfig, Trainer, build_model
+    from .trainer import TrainConfig, Trainer, build_model, extend_model
 
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     torch.set_num_threads(cfg.threads)
@@ -46,6 +48,8 @@ def run(args) -> int:
     sampler = CropSampler(images, crop=cfg.crop, seed=cfg.seed,
                           subset_weights={"usiigaci": cfg.usiigaci_weight, "dsb": 1 - cfg.usiigaci_weight})
     model = load_model(args.init_weights).train() if args.init_weights else build_model(args.imagenet_init, cfg.seed)
+    if args.dlu_reference and not model.config.dlu_reference:
+        model = extend_model(model, dlu_reference=True)
     trainer = Trainer(model, sampler, cfg, Path(args.out), device)
     if args.resume and trainer.resume():
         print(f"resumed at step {trainer.step}")

@@ -252,3 +252,17 @@ def build_model(imagenet_init: bool, seed: int = 0) -> Inter2Former:
         loaded = model.encoder.load_imagenet(lite0_state_dict())
         print(f"loaded {loaded} ImageNet EfficientNet-Lite0 tensors into the encoder")
     return model
+
+
+def extend_model(model: Inter2Former, **changes) -> Inter2Former:
+    """The model with config `changes` that only add parameters (e.g. dlu_reference=True),
+    carrying over every trained tensor; the new parameters keep their initialisation."""
+    import dataclasses
+
+    extended = Inter2Former(dataclasses.replace(model.config, **changes))
+    missing, unexpected = extended.load_state_dict(model.state_dict(), strict=False)
+    own = extended.state_dict()
+    if unexpected or any(own[k].shape != v.shape for k, v in model.state_dict().items() if k in own):
+        raise ValueError(f"config changes {changes} do not only add parameters (unexpected: {unexpected[:5]})")
+    print(f"extended the model with {changes}: {len(missing)} new tensors")
+    return extended.train(model.training)
