@@ -69,3 +69,17 @@ def test_peak_rss_is_this_process_own():
     ballast = np.ones(200 * 2**20, np.uint8)  # parent grows by 200 MB ...
     again = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     assert ballast.sum() > 0 and again < child + 100  # ... the child does not inherit it
+
+
+def test_hybrid_vs_full_ratios_run_for_either_upsampler():
+    import torch
+
+    from napari_inter2former.benchmark import bench_ratios
+    from napari_inter2former.model import Inter2Former, Inter2FormerConfig
+
+    for dlu_reference in (False, True):
+        torch.manual_seed(0)
+        model = Inter2Former(Inter2FormerConfig(dlu_reference=dlu_reference)).eval()
+        out = bench_ratios(model, 128, 1, 0)
+        assert out["tokens"] == 256 and 0 < out["boundary_tokens"] < 256
+        assert out["dlu_roi_ms"] > 0 and out["dlu_dense_ms"] > 0 and out["decode_fast_ms"] > 0

@@ -255,6 +255,7 @@ def bench_ratios(model, side: int, repeats: int, seed: int) -> dict:
         decoded = model.decode(feats, ref[None].long(), fast=True)
         dec_feats = torch.randn(1, model.config.dim, h, w, generator=torch.Generator().manual_seed(seed))
         up = model.upsampler
+        ref_map = ref[None].long()  # used by an upsampler that takes R (dlu_reference)
         box = up.box(decoded.coarse_logits)
         out["dlu_box_tokens"] = 0 if box is None else (box[1] - box[0]) * (box[3] - box[2])
         # DLU on the model's own coarse map of this window ...
@@ -262,7 +263,7 @@ def bench_ratios(model, side: int, repeats: int, seed: int) -> dict:
         original = up.coarse
         try:
             up.coarse = lambda feats: coarse
-            out["dlu_roi_ms"] = _median_ms(lambda: up(dec_feats, feats.edges), cheap)
+            out["dlu_roi_ms"] = _median_ms(lambda: up(dec_feats, feats.edges, ref_map), cheap)
             # ... and on a box of just this object (what a trained coarse head gives).
             blob = torch.full_like(coarse, -10.0)
             rows, cols = np.nonzero(gt.reshape(h, s, w, s).any(axis=(1, 3)))
@@ -270,10 +271,10 @@ def bench_ratios(model, side: int, repeats: int, seed: int) -> dict:
             up.coarse = lambda feats: blob
             b = up.box(blob)
             out["dlu_object_box_tokens"] = (b[1] - b[0]) * (b[3] - b[2])
-            out["dlu_object_ms"] = _median_ms(lambda: up(dec_feats, feats.edges), cheap)
+            out["dlu_object_ms"] = _median_ms(lambda: up(dec_feats, feats.edges, ref_map), cheap)
         finally:
             up.coarse = original
-        out["dlu_dense_ms"] = _median_ms(lambda: up.dense(dec_feats, feats.edges), cheap)
+        out["dlu_dense_ms"] = _median_ms(lambda: up.dense(dec_feats, feats.edges, ref_map), cheap)
         out["decode_fast_ms"] = _median_ms(lambda: model.decode(feats, ref[None].long(), fast=True), repeats)
         out["decode_full_ms"] = _median_ms(
             lambda: model.decode(feats, ref[None].long(), fast=False, all_full_attention=True), repeats)
