@@ -124,3 +124,20 @@ def test_time_budget_stops_the_run_and_decays_the_rate(tmp_path):
     assert 0 < trainer.step < 10**6
     assert (tmp_path / "run" / "last.safetensors").exists()
     assert len(list((tmp_path / "run").glob("snapshot-*.safetensors"))) == 1
+
+
+def test_extend_model_keeps_trained_tensors_and_refuses_reshaping_changes():
+    from napari_inter2former.training.trainer import extend_model
+
+    torch.manual_seed(0)
+    model = build_model(imagenet_init=False)
+    extended = extend_model(model, dlu_reference=True)
+    assert extended.config.dlu_reference and extended.training == model.training
+    trained = model.state_dict()
+    for key, value in extended.state_dict().items():
+        if ".ref_proj." in key:
+            assert key not in trained and not value.any()  # new, zero-initialised
+        else:
+            assert torch.equal(value, trained[key]), key
+    with pytest.raises(ValueError, match="do not only add parameters"):
+        extend_model(model, dim=32)

@@ -35,6 +35,15 @@ class LabelledImage:
         return self.name.split("_")[0]
 
 
+def read_pair(image_path: Path, label_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """An image and its instance map (same file name in `label_dir`), shapes checked."""
+    image = tifffile.imread(image_path)
+    labels = tifffile.imread(label_dir / image_path.name)
+    if labels.shape != image.shape[:2]:
+        raise ValueError(f"{image_path.name}: label shape {labels.shape} != image shape {image.shape[:2]}")
+    return image, labels
+
+
 def normalised_planes(image: np.ndarray) -> tuple[np.ndarray, bool]:
     """The predictor's normalisation as uint8 planes (3, H, W), and whether the image is colour."""
     source = ImageSource(image)
@@ -53,7 +62,7 @@ def labelled_image(name: str, planes: np.ndarray, labels: np.ndarray, colour: bo
 
 
 def load_folder(folder: str | Path, limit: int | None = None) -> list[LabelledImage]:
-    """Read `images/*.tif` and `labels/*.tif` of a data folder, or a file made by `pack_images`."""
+    """Read `images/*.tif` and `labels/*.tif` of a data folder, or a file made by `packed_data.pack_folders`."""
     folder = Path(folder)
     if folder.suffix == ".npz":
         from .packed_data import load_packed
@@ -64,12 +73,9 @@ def load_folder(folder: str | Path, limit: int | None = None) -> list[LabelledIm
         raise FileNotFoundError(f"{folder} must contain images/ and labels/ folders")
     out = []
     for path in sorted(image_dir.glob("*.tif"))[:limit]:
-        image = tifffile.imread(path)
-        labels = tifffile.imread(label_dir / path.name).astype(np.int32)
-        if labels.shape != image.shape[:2]:
-            raise ValueError(f"{path.name}: label shape {labels.shape} != image shape {image.shape[:2]}")
+        image, labels = read_pair(path, label_dir)
         planes, colour = normalised_planes(image)
-        item = labelled_image(path.stem, planes, labels, colour)
+        item = labelled_image(path.stem, planes, labels.astype(np.int32), colour)
         if item is not None:
             out.append(item)
     if not out:

@@ -18,10 +18,9 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import tifffile
 
 from ..session.image_source import ImageSource
-from .dataset import LabelledImage, labelled_image, normalised_planes
+from .dataset import LabelledImage, labelled_image, normalised_planes, read_pair
 
 
 def _write(zf: zipfile.ZipFile, name: str, array: np.ndarray) -> None:
@@ -36,10 +35,7 @@ def pack_folders(folders: list[str | Path], path: str | Path) -> int:
         for folder in folders:
             folder = Path(folder)
             for image_path in sorted((folder / "images").glob("*.tif")):
-                image = tifffile.imread(image_path)
-                labels = tifffile.imread(folder / "labels" / image_path.name)
-                if labels.shape != image.shape[:2]:
-                    raise ValueError(f"{image_path.name}: label shape {labels.shape} != image shape {image.shape[:2]}")
+                image, labels = read_pair(image_path, folder / "labels")
                 if labels.max() > np.iinfo(np.uint16).max:
                     raise ValueError(f"{image_path.name}: more than 65535 labels cannot be packed")
                 i = len(entries)

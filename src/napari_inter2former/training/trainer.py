@@ -260,9 +260,10 @@ def extend_model(model: Inter2Former, **changes) -> Inter2Former:
     import dataclasses
 
     extended = Inter2Former(dataclasses.replace(model.config, **changes))
-    missing, unexpected = extended.load_state_dict(model.state_dict(), strict=False)
-    own = extended.state_dict()
-    if unexpected or any(own[k].shape != v.shape for k, v in model.state_dict().items() if k in own):
-        raise ValueError(f"config changes {changes} do not only add parameters (unexpected: {unexpected[:5]})")
+    own, trained = extended.state_dict(), model.state_dict()
+    misfits = [k for k, v in trained.items() if k not in own or own[k].shape != v.shape]
+    if misfits:
+        raise ValueError(f"config changes {changes} do not only add parameters (misfits: {misfits[:5]})")
+    missing = extended.load_state_dict(trained, strict=False).missing_keys
     print(f"extended the model with {changes}: {len(missing)} new tensors")
     return extended.train(model.training)
