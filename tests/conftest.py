@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from napari_inter2former.model.reference_map import CERTAIN_BG, CERTAIN_FG, LIKELY_FG
-from napari_inter2former.session import Predictor
+from napari_inter2former.session import Predictor, WindowPolicy
 
 # Random init with seed 2 predicts small, local masks on the samples (seed 0 fills whole windows).
 RANDOM_SEED = 2
@@ -28,6 +28,8 @@ class DiskPredictor(Predictor):
 
     def __init__(self, grow: int = 6, shrink: int = 0, encode: bool = False, delay_s: float = 0.0, **kwargs):
         kwargs.setdefault("weights", None)
+        # Native windows: the disks are grown in image pixels, so tests can count them.
+        kwargs.setdefault("window_policy", WindowPolicy(max_zoom=1))
         super().__init__(**kwargs)
         self.grow, self.shrink, self.encode, self.delay_s = grow, shrink, encode, delay_s
         self.decodes = 0

@@ -23,6 +23,10 @@ ProgressCallback = Callable[[int, int], None]
 
 
 class TiledFeatureCache:
+    """Tile features of one image, plus the few magnified windows small objects are decoded on."""
+
+    MAGNIFIED_KEPT = 4  # one per object being edited is plenty; each is ~1 MB at 256 px
+
     def __init__(self, model: Inter2Former, source: ImageSource, tile_size: int = 512, halo: int = 64,
                  max_bytes: int = 768 * 2**20):
         align = model.alignment
@@ -36,6 +40,7 @@ class TiledFeatureCache:
         self.stride = model.config.token_stride
         self._tiles: OrderedDict[tuple[int, int], tuple[torch.Tensor, ...]] = OrderedDict()
         self._bytes = 0
+        self._magnified: OrderedDict[tuple, ImageFeatures] = OrderedDict()
         self.tiles_encoded = 0
         self.encode_seconds = 0.0
 
@@ -109,6 +114,39 @@ class TiledFeatureCache:
                 ]
         tokens, e1, e2, e4 = outs
         return ImageFeatures(tokens[None], (e1[None], e2[None], e4[None]))
+
+
+    def magnified(self, y0: int, y1: int, x0: int, x1: int, size: tuple[int, int],
+                  progress: ProgressCallback | None = None) -> ImageFeatures:
+        """Features of the window [y0, y1) x [x0, x1) resampled (bilinear) to `size`, a multiple
+        of the token stride. Encoded on its own, zero-padded up to the encoder's alignment;
+        the last few are kept, so later clicks in the same window only decode."""
+        key = (y0, y1, x0, x1, tuple(size))
+        if key in self._magnified:
+            self._magnified.move_to_end(key)
+            return self._magnified[key]
+        zh, zw = size
+        s, a = self.stride, self.model.alignment
+        if zh % s or zw % s:
+            raise ValueError(f"a magnified size must be a multiple of {s}, got {size}")
+        region = torch.from_numpy(self.source.read(y0, y1, x0, x1))[None]
+        image = torch.nn.functional.interpolate(region, size=(zh, zw), mode="bilinear", align_corners=False)
+        padded = torch.zeros(1, 3, -(-zh // a) * a, -(-zw // a) * a)
+        padded[:, :, :zh, :zw] = image.clamp(0.0, 1.0)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            feats = self.model.encode(padded)
+        self.encode_seconds += time.perf_counter() - start
+        if progress is not None:
+            progress(1, 1)
+        e1, e2, e4 = feats.edges
+        cut = ImageFeatures(feats.tokens[:, :, : zh // s, : zw // s].contiguous(),
+                            (e1[:, :, :zh, :zw].contiguous(), e2[:, :, : zh // 2, : zw // 2].contiguous(),
+                             e4[:, :, : zh // 4, : zw // 4].contiguous()))
+        self._magnified[key] = cut
+        while len(self._magnified) > self.MAGNIFIED_KEPT:
+            self._magnified.popitem(last=False)
+        return cut
 
 
 def encode_whole(model: Inter2Former, source: ImageSource, halo: int) -> ImageFeatures:

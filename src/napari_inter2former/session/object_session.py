@@ -1,7 +1,8 @@
 """Interactive segmentation of one object: clicks in, mask out, with undo.
 
-The session keeps the object's reference map R for its current window. Each
-click paints its disk into R, the model decodes the window from the cached
+The session keeps the object's reference map R for its current window, on the
+grid that window is decoded on (its pixels, or a magnified grid for a small
+object: see WindowPolicy.zoom). Each click paints its disk into R, the model decodes the window from the cached
 tile features, and R absorbs the prediction. If the mask touches an inner
 window edge, the window grows and the same step is re-run, so objects larger
 than the window or crossing tile borders come out whole.
@@ -19,7 +20,7 @@ import torch
 from ..model.reference_map import LIKELY_BG, UNKNOWN, paint_click, seed_reference_map, update_reference_map
 from .clicks import Click, MaskResult
 from .errors import ClickError
-from .window import Box, mask_touches_edges
+from .window import Box, mask_touches_edges, resample_to_window, to_decode_grid, to_native
 
 if TYPE_CHECKING:
     from .predictor import Predictor
@@ -30,7 +31,7 @@ MAX_GROWS = 4
 @dataclass
 class _State:
     clicks: tuple[Click, ...]
-    ref: torch.Tensor | None  # uint8 (h, w) reference map of `window`
+    ref: torch.Tensor | None  # uint8 reference map of `window`, on its decoding grid
     window: Box | None
     predicted: bool  # has R absorbed a prediction (or a starting mask)?
     result: MaskResult | None
@@ -136,6 +137,9 @@ class ObjectSession:
         if sy0 < sy1 and sx0 < sx1:
             local[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = mask[sy0 - oy : sy1 - oy, sx0 - ox : sx1 - ox]
         ref = seed_reference_map(local)
+        size = self.predictor.window_policy.decode_size(window)
+        if size != tuple(ref.shape):
+            ref = resample_to_window(ref, window, window, size, LIKELY_BG)
         self._push_history()
         result = MaskResult(local[: min(y1, height) - y0, : min(x1, width) - x0].copy(), (y0, x0))
         self._state = self._base = _State((), ref, window, True, result)
@@ -180,38 +184,57 @@ class ObjectSession:
             box = list(self._state.window)
         return tuple(int(v) for v in box)
 
-    def _ref_for(self, window: Box) -> torch.Tensor:
-        """The object's R re-cut to `window`: new area is unknown before any prediction,
-        probably background after one (the object was not predicted there)."""
+    def _ref_for(self, window: Box, size: tuple[int, int]) -> torch.Tensor:
+        """The object's R re-cut to `window` on grid `size`: new area is unknown before any
+        prediction, probably background after one (the object was not predicted there)."""
         st = self._state
-        y0, y1, x0, x1 = window
         fill = LIKELY_BG if st.predicted else UNKNOWN
-        ref = torch.full((y1 - y0, x1 - x0), fill, dtype=torch.uint8)
-        if st.ref is not None and st.window is not None:
-            oy0, oy1, ox0, ox1 = st.window
-            iy0, iy1, ix0, ix1 = max(y0, oy0), min(y1, oy1), max(x0, ox0), min(x1, ox1)
-            if iy0 < iy1 and ix0 < ix1:
-                ref[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0] = st.ref[iy0 - oy0 : iy1 - oy0, ix0 - ox0 : ix1 - ox0]
-        return ref
+        if st.ref is None or st.window is None:
+            return torch.full(size, fill, dtype=torch.uint8)
+        return resample_to_window(st.ref, st.window, window, size, fill)
+
+    def _decode_growing(self, window: Box, clicks: tuple[Click, ...], repaint: bool, progress):
+        """Decode `window`, growing it while the mask touches an inner edge.
+        Returns (window, ref, decoded on the decoding grid, native fg, grows)."""
+        pred = self.predictor
+        hw = pred.image_shape
+        grows = 0
+        while True:
+            size = pred.window_policy.decode_size(window)
+            ref = self._ref_for(window, size)
+            for c in (clicks if repaint else ()):
+                # All clicks are re-painted: a grown window may newly contain part of an old disk.
+                cy, cx = to_decode_grid(window, size, c.y, c.x)
+                paint_click(ref, cy, cx, c.positive, pred.model.config.click_radius)
+            decoded = torch.from_numpy(np.asarray(pred.decode_window(window, ref, progress), dtype=bool))
+            fg = hold_clicked_pixels(to_native(decoded, window).numpy().copy(), clicks, window)
+            touches = mask_touches_edges(fg, window, hw, pred.window_policy.stride)
+            bigger = pred.window_policy.grow(window, touches, hw) if any(touches) and grows < MAX_GROWS else None
+            if bigger is None:
+                return window, ref, decoded, fg, grows
+            window, grows = bigger, grows + 1
 
     def _predict(self, clicks: tuple[Click, ...], progress, repaint: bool = True) -> MaskResult:
         pred = self.predictor
         started = time.perf_counter()
         encode_before, tiles_before = pred.cache.encode_seconds, pred.cache.tiles_encoded
         hw = pred.image_shape
-        window = pred.window_policy.choose(self._focus(clicks), hw, self._state.window)
-        grows = 0
-        while True:
-            ref = self._ref_for(window)
-            for c in (clicks if repaint else ()):
-                # All clicks are re-painted: a grown window may newly contain part of an old disk.
-                paint_click(ref, c.y - window[0], c.x - window[2], c.positive, pred.model.config.click_radius)
-            fg = hold_clicked_pixels(pred.decode_window(window, ref, progress), clicks, window)
-            touches = mask_touches_edges(fg, window, hw, pred.window_policy.stride)
-            bigger = pred.window_policy.grow(window, touches, hw) if any(touches) and grows < MAX_GROWS else None
-            if bigger is None:
-                break
-            window, grows = bigger, grows + 1
+        # Until something was predicted, the focus is only the clicks: the object's size is
+        # unknown, so the first window is native; later ones may magnify a small object.
+        window = pred.window_policy.choose(self._focus(clicks), hw, self._state.window, zoom=self._state.predicted)
+        window, ref, decoded, fg, grows = self._decode_growing(window, clicks, repaint, progress)
+        if not self._state.predicted and pred.window_policy.refine_first:
+            # First prediction: now the object's size is known. A small one is decoded again,
+            # magnified, from the same prompts (an extra encoding of one small window).
+            mask_box = MaskResult(fg, (window[0], window[2])).bbox
+            if mask_box is not None:
+                focus = self._focus(clicks)
+                focus = (min(focus[0], mask_box[0]), max(focus[1], mask_box[1]),
+                         min(focus[2], mask_box[2]), max(focus[3], mask_box[3]))
+                small = pred.window_policy.choose(focus, hw, window, zoom=True)
+                if small != window and pred.window_policy.zoom(small) > 1.0:
+                    window, ref, decoded, fg, more = self._decode_growing(small, clicks, repaint, progress)
+                    grows += more
         y0, y1, x0, x1 = window
         mask = fg[: min(y1, hw[0]) - y0, : min(x1, hw[1]) - x0].copy()
         result = MaskResult(
@@ -219,6 +242,6 @@ class ObjectSession:
             encode_s=pred.cache.encode_seconds - encode_before,
             tiles_encoded=pred.cache.tiles_encoded - tiles_before, window_grows=grows,
         )
-        new_ref = update_reference_map(ref, torch.from_numpy(fg))
+        new_ref = update_reference_map(ref, torch.from_numpy(fg) if decoded.shape == fg.shape else decoded)
         self._state = _State(tuple(clicks), new_ref, window, True, result)
         return result

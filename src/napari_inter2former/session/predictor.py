@@ -123,9 +123,15 @@ class Predictor:
 
     # ----- decoding
     def decode_window(self, window: Box, ref: torch.Tensor, progress=None) -> np.ndarray:
-        """Binary prediction (bool, window-sized) for reference map `ref` of `window`."""
+        """Binary prediction for reference map `ref` of `window`, on ref's grid: the window's
+        own pixels (features from the tile cache), or a magnified grid (a small object's
+        window, see WindowPolicy.decode_size; encoded on its own and kept for later clicks)."""
         with self.lock, torch.inference_mode():
-            feats = self.cache.window(*window, progress=progress)
+            size = tuple(ref.shape[-2:])
+            if size == (window[1] - window[0], window[3] - window[2]):
+                feats = self.cache.window(*window, progress=progress)
+            else:
+                feats = self.cache.magnified(*window, size, progress=progress)
             out = self.model.decode(feats, ref[None].long(), fast=True)
             return (out.logits[0, 0] > 0).numpy()
 

@@ -3,11 +3,21 @@
 Windows are aligned to the token stride and kept inside the image (padded up
 to the stride). A window is kept from click to click while it still holds
 the object with a margin, so cached features and predictions stay stable.
+
+Small objects are decoded magnified ("zoom"): a window narrower than
+`zoom_side` is resampled up to it (at most `max_zoom` times) and encoded on
+its own. On the validation nuclei, objects under ~600 px took 5 clicks on
+average to reach IoU 0.9 at native resolution and larger ones 1.6: a nucleus
+8 px across is one stride-8 token, too coarse for a negative click beside a
+positive one (the mask vanished). Magnified, it spans several tokens.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
+import torch
 
 Box = tuple[int, int, int, int]  # (y0, y1, x0, x1), half-open
 
@@ -19,6 +29,10 @@ class WindowPolicy:
     max_side: int = 1024  # 16k tokens: first-click full attention stays around a second on 2 cores
     context: float = 2.0  # window side / object extent
     keep_margin: int = 16  # px the object must stay away from a kept window's edge
+    zoom_side: int = 256  # a narrower window is decoded magnified to this side...
+    max_zoom: float = 4.0  # ...by at most this factor (1 turns zoom off)
+    min_zoom: float = 1.5  # below this factor, decode at native resolution from the tile cache
+    refine_first: bool = True  # re-decode a first click magnified once its mask shows the object is small
 
     def _round_up(self, v: int) -> int:
         return -(-v // self.stride) * self.stride
@@ -35,22 +49,46 @@ class WindowPolicy:
         start = max(0, min(start, limit - side))
         return start, start + side
 
-    def choose(self, focus: Box, image_hw: tuple[int, int], current: Box | None = None) -> Box:
-        """A window holding `focus` (clicks and mask), reusing `current` when it still fits."""
+    def choose(self, focus: Box, image_hw: tuple[int, int], current: Box | None = None, zoom: bool = True) -> Box:
+        """A window holding `focus` (clicks and mask), reusing `current` when it still fits.
+
+        zoom=False: a native-resolution window (for a first click, when the object's size is
+        still unknown and the focus is only the click)."""
         hp, wp = self.padded_extent(*image_hw)
         fy0, fy1, fx0, fx1 = focus
-        if current is not None:
-            m = self.keep_margin
+        extent = max(fy1 - fy0, fx1 - fx0)
+        wanted = self.context * extent
+        magnify = zoom and self.max_zoom > 1 and self.zoom_side >= self.min_zoom * wanted
+        # A native window is left for a magnified one once the object proves small.
+        if current is not None and not (magnify and self.zoom(current) == 1.0):
+            m = min(self.keep_margin, max(current[1] - current[0], current[3] - current[2]) // 8)
             cy0, cy1, cx0, cx1 = current
             fits_y = (fy0 - m >= cy0 or cy0 == 0) and (fy1 + m <= cy1 or cy1 == hp)
             fits_x = (fx0 - m >= cx0 or cx0 == 0) and (fx1 + m <= cx1 or cx1 == wp)
             if fits_y and fits_x:
                 return current
-        extent = max(fy1 - fy0, fx1 - fx0)
-        side = self._round_up(int(min(self.max_side, max(self.min_side, self.context * extent))))
+        if magnify:
+            side = self._round_up(int(math.ceil(max(wanted, self.zoom_side / self.max_zoom))))
+        else:
+            side = self._round_up(int(min(self.max_side, max(self.min_side, wanted))))
         y0, y1 = self._place((fy0 + fy1) / 2, side, hp)
         x0, x1 = self._place((fx0 + fx1) / 2, side, wp)
         return y0, y1, x0, x1
+
+    def zoom(self, window: Box) -> float:
+        """The magnification `window` is decoded at (1.0: native, from the tile cache)."""
+        side = max(window[1] - window[0], window[3] - window[2])
+        factor = min(self.max_zoom, self.zoom_side / side)
+        return factor if self.max_zoom > 1 and factor >= self.min_zoom else 1.0
+
+    def decode_size(self, window: Box) -> tuple[int, int]:
+        """(height, width) of the grid `window` is decoded on: its own size, or magnified
+        and rounded up to the token stride."""
+        h, w = window[1] - window[0], window[3] - window[2]
+        factor = self.zoom(window)
+        if factor == 1.0:
+            return h, w
+        return self._round_up(math.ceil(h * factor - 1e-6)), self._round_up(math.ceil(w * factor - 1e-6))
 
     def grow(self, window: Box, touches: tuple[bool, bool, bool, bool], image_hw: tuple[int, int]) -> Box | None:
         """Extend the window on the sides the mask touches (top, bottom, left, right).
@@ -98,3 +136,46 @@ def mask_touches_edges(mask, window: Box, image_hw: tuple[int, int], stride: int
         bool(x0 > 0 and mask[:, 0].any()),
         bool(x1 < wp and mask[:, -1].any()),
     )
+
+
+def _source_index(window: Box, size: tuple[int, int], src_window: Box, src_size: tuple[int, int], axis: int):
+    """For each cell of `window` decoded on `size`, the cell of `src_window` on `src_size` holding its
+    centre (may be out of range). Image pixel k covers [k, k + 1)."""
+    lo, hi = window[2 * axis], window[2 * axis + 1]
+    slo, shi = src_window[2 * axis], src_window[2 * axis + 1]
+    n, sn = size[axis], src_size[axis]
+    centres = lo + (torch.arange(n, dtype=torch.float64) + 0.5) * (hi - lo) / n
+    return torch.floor((centres - slo) * sn / (shi - slo)).long()
+
+
+def resample_to_window(values: torch.Tensor, src_window: Box, window: Box, size: tuple[int, int],
+                       fill: int) -> torch.Tensor:
+    """Nearest-neighbour copy of a map over `src_window` (on its own grid) onto `window`
+    decoded on `size`; cells outside `src_window` get `fill`. Exact crop when neither is zoomed."""
+    src_size = tuple(values.shape[-2:])
+    iy = _source_index(window, size, src_window, src_size, 0)
+    ix = _source_index(window, size, src_window, src_size, 1)
+    out = torch.full(size, fill, dtype=values.dtype)
+    oky = (iy >= 0) & (iy < src_size[0])
+    okx = (ix >= 0) & (ix < src_size[1])
+    if oky.any() and okx.any():
+        rows, cols = torch.nonzero(oky)[:, 0], torch.nonzero(okx)[:, 0]
+        out[rows[:, None], cols[None, :]] = values[iy[rows][:, None], ix[cols][None, :]]
+    return out
+
+
+def to_decode_grid(window: Box, size: tuple[int, int], y: int, x: int) -> tuple[int, int]:
+    """Image pixel (y, x) as a cell of `window` decoded on `size` (the cell holding its centre)."""
+    h, w = window[1] - window[0], window[3] - window[2]
+    return (int(math.floor((y - window[0] + 0.5) * size[0] / h)),
+            int(math.floor((x - window[2] + 0.5) * size[1] / w)))
+
+
+def to_native(mask: torch.Tensor, window: Box) -> torch.Tensor:
+    """A bool mask on a magnified grid brought back to the window's pixels (area majority)."""
+    h, w = window[1] - window[0], window[3] - window[2]
+    if tuple(mask.shape) == (h, w):
+        return mask
+    frac = torch.nn.functional.interpolate(mask.float()[None, None], size=(h, w), mode="bilinear",
+                                           align_corners=False, antialias=True)[0, 0]
+    return frac >= 0.5

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from ..session.image_source import ImageSource
+from ..session.window import WindowPolicy
 
 MIN_OBJECT_AREA = 16
 
@@ -87,9 +88,13 @@ class CropSampler:
     """Draws (image crop, target mask) pairs around random objects."""
 
     def __init__(self, images: list[LabelledImage], crop: int = 256, subset_weights: dict[str, float] | None = None,
-                 seed: int = 0):
+                 seed: int = 0, zoom_matched: float = 0.0):
         self.images = images
         self.crop = crop
+        # Probability of showing a small object at the magnification the predictor decodes it at
+        # (session.window.WindowPolicy.zoom), instead of near its native size.
+        self.zoom_matched = zoom_matched
+        self.policy = WindowPolicy()
         self.rng = np.random.default_rng(seed)
         subsets = sorted({im.subset for im in images})
         weights = subset_weights or {}
@@ -99,6 +104,13 @@ class CropSampler:
         self.p = p / p.sum()
 
     def _scale_for(self, extent: float) -> float:
+        if self.zoom_matched > 0 and self.rng.random() < self.zoom_matched:
+            # The predictor's window for a focus of this extent and its magnification, jittered
+            # because the focus (clicks and mask) is only roughly the object.
+            side = self.policy.choose((0, int(extent), 0, int(extent)), (1 << 20, 1 << 20))
+            factor = self.policy.zoom(side)
+            if factor > 1.0:
+                return factor * float(np.exp(self.rng.uniform(np.log(0.75), np.log(1.33))))
         scale = float(np.exp(self.rng.uniform(np.log(0.6), np.log(1.6))))
         limit = 0.8 * self.crop
         if extent * scale > limit:
