@@ -241,6 +241,7 @@ class ObjectSession:
             mask, (y0, x0), latency_s=time.perf_counter() - started,
             encode_s=pred.cache.encode_seconds - encode_before,
             tiles_encoded=pred.cache.tiles_encoded - tiles_before, window_grows=grows,
+            extra={"zoom": pred.window_policy.zoom(window)},
         )
         new_ref = update_reference_map(ref, torch.from_numpy(fg) if decoded.shape == fg.shape else decoded)
         self._state = _State(tuple(clicks), new_ref, window, True, result)

@@ -723,7 +723,9 @@ class Inter2FormerWidget(CarryMixin, JournalMixin, QWidget):
             self.last_latency_s = result.latency_s
             tiles = f", {result.tiles_encoded} new tile(s) encoded" if result.tiles_encoded else ""
             h, w = result.mask.shape
-            self.latency_label.setText(f"last click: {result.latency_s * 1000:.0f} ms{tiles}, window {h}×{w}")
+            zoom = result.extra.get("zoom", 1.0)
+            magnified = f" magnified ×{zoom:.1f}" if zoom > 1.0 else ""
+            self.latency_label.setText(f"last click: {result.latency_s * 1000:.0f} ms{tiles}, window {h}×{w}{magnified}")
         self._set_status("")
         self._settle(result, job.generation)
 
