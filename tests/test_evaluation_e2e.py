@@ -133,3 +133,13 @@ def test_cli_reports_missing_weights(folder, tmp_path, capsys):
                      "--no-progress", "--out", str(tmp_path / "w")])
     assert code == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_cli_max_zoom_reaches_the_predictor(folder, tmp_path):
+    out = tmp_path / "zoom"
+    code = cli_main(["evaluate", str(folder), "--methods", "inter2former", "--random-init", "--max-zoom", "1",
+                     "--max-per-image", "1", "--limit-images", "1", "--max-clicks", "2", "--out", str(out),
+                     "--no-progress", "--no-plot"])
+    assert code == 0
+    params = json.loads((out / "results.json").read_text())["methods"]["inter2former"]["params"]
+    assert params["max_zoom"] == 1.0 and params["weights"] == "random-init"

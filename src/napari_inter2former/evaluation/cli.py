@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--slice-step", type=int, default=8, help="volumes, slice mode: every n-th slice; default 8")
     parser.add_argument("--carry-iou", type=float, default=0.9, help="carry mode: click a slice until this IoU; default 0.9")
     parser.add_argument("--threads", type=int, default=None, help="torch threads for inter2former (default: torch's)")
+    parser.add_argument("--max-zoom", type=float, default=None,
+                        help="inter2former: largest magnification of a small object's window (1 = native only; "
+                             "default: the predictor's, 2)")
     parser.add_argument("--out", default=None, help="output folder (default runs/evaluation/<data>-<time>)")
     parser.add_argument("--no-plot", action="store_true", help="do not draw the mIoU plot")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -49,10 +52,15 @@ def run(args: argparse.Namespace) -> int:
 
         expected += (WeightsError,)
     try:
+        predictor = None
+        if args.max_zoom is not None and "inter2former" in args.methods:
+            from ..session import Predictor, WindowPolicy
+
+            predictor = Predictor(weights=weights, threads=args.threads, window_policy=WindowPolicy(max_zoom=args.max_zoom))
         results = evaluate(args.data, args.methods, max_per_image=args.max_per_image or None, min_area=args.min_area,
                            seed=args.seed, max_clicks=args.max_clicks, limit_images=args.limit_images,
                            volume_mode=args.volume_mode, slice_step=args.slice_step, carry_iou=args.carry_iou,
-                           weights=weights, threads=args.threads, progress=not args.no_progress)
+                           weights=weights, predictor=predictor, threads=args.threads, progress=not args.no_progress)
     except expected as exc:
         print(f"napari-inter2former evaluate: error: {exc}", file=sys.stderr)
         return 2

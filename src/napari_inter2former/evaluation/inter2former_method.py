@@ -60,4 +60,5 @@ class Inter2FormerMethod(Method):
         cfg = self.predictor.model.config
         return {"weights": self.weights, "token_stride": getattr(cfg, "token_stride", None),
                 "click_radius": getattr(cfg, "click_radius", None),
-                "tile_size": self.predictor.tile_size, "halo": self.predictor.halo}
+                "tile_size": self.predictor.tile_size, "halo": self.predictor.halo,
+                "max_zoom": self.predictor.window_policy.max_zoom}
