@@ -11,7 +11,7 @@ from conftest import RANDOM_SEED, DiskPredictor, labels_of, notification_count, 
 from napari_inter2former._sample_data import nuclei_2d
 from napari_inter2former.journal import read_journal, replay
 from napari_inter2former.session import Click, Predictor
-from napari_inter2former.ui.layers import PREVIEW_NAME, PROMPTS_NAME
+from napari_inter2former.ui.layers import PREVIEW_NAME, PROMPTS_NAME, same_layer
 
 
 @pytest.fixture
@@ -322,6 +322,33 @@ def test_removing_the_image_keeps_committed_work(qtbot, open_widget, nuclei):
     # a new image: the widget is ready again, and the old target can still be chosen
     viewer.add_image(nuclei, name="again")
     assert widget._image is not None and PROMPTS_NAME in viewer.layers
+
+
+@pytest.mark.parametrize("deleted", [PROMPTS_NAME, PREVIEW_NAME])
+def test_deleted_prompts_or_preview_layer_comes_back_with_the_object(qtbot, open_widget, nuclei, deleted):
+    viewer, widget = open_widget(DiskPredictor(grow=5), nuclei, name="nuclei")
+    viewer.layers[PROMPTS_NAME].add([100, 100])
+    wait_idle(qtbot, widget)
+    viewer.layers[PROMPTS_NAME].add([104, 104])
+    wait_idle(qtbot, widget)
+    mask = widget._result.to_full(nuclei.shape)
+    viewer.layers.remove(deleted)
+    qtbot.waitUntil(lambda: PROMPTS_NAME in viewer.layers and PREVIEW_NAME in viewer.layers, timeout=5000)
+    prompts, preview = viewer.layers[PROMPTS_NAME], viewer.layers[PREVIEW_NAME]
+    assert same_layer(widget._prompts, prompts) and same_layer(widget._preview, preview)
+    np.testing.assert_array_equal(prompts.data, [[100, 100], [104, 104]])  # the clicks survived
+    assert preview.data.astype(bool).sum() == mask.sum()
+    assert "back" in widget.status_label.text()
+    # Work goes on: a third click predicts, and commit writes the object.
+    prompts.add([108, 100])
+    wait_idle(qtbot, widget)
+    widget.commit()
+    assert labels_of(widget._target.data) == {1}
+    assert (np.asarray(widget._target.data) == 1).sum() >= mask.sum()
+    # Removing the image ends the session: the layers do not come back.
+    viewer.layers.remove("nuclei")
+    qtbot.wait(100)
+    assert PROMPTS_NAME not in viewer.layers and PREVIEW_NAME not in viewer.layers
 
 
 def test_docs_list_every_shortcut():

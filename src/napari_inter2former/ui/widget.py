@@ -107,6 +107,8 @@ class Inter2FormerWidget(CarryMixin, JournalMixin, QWidget):
         self._target = None
         self._prompts = None
         self._preview = None
+        self._restoring = False  # True while the widget itself removes its layers
+        self._shut_down = False
         self._ids: LabelIds | None = None
         self._obj: ObjectState | None = None
         self._result: MaskResult | None = None
@@ -267,10 +269,18 @@ class Inter2FormerWidget(CarryMixin, JournalMixin, QWidget):
 
     def _on_layer_removed(self, event) -> None:
         layer = event.value
-        if same_layer(layer, self._prompts):
-            self._prompts = None
-        elif same_layer(layer, self._preview):
-            self._preview = None
+        if same_layer(layer, self._prompts) or same_layer(layer, self._preview):
+            which = "prompts" if same_layer(layer, self._prompts) else "preview"
+            if which == "prompts":
+                self._prompts = None
+            else:
+                self._preview = None
+            if not self._restoring and self._image is not None:
+                # The widget cannot work without them: bring them back once napari has finished
+                # removing, with the object in progress (its clicks are kept in self._points).
+                from qtpy.QtCore import QTimer
+
+                QTimer.singleShot(0, lambda: self._restore_our_layers(which))
         elif same_layer(layer, self._target):
             unbind_shortcuts(layer)
             self._target, self._ids, self._journal = None, None, None
@@ -390,15 +400,32 @@ class Inter2FormerWidget(CarryMixin, JournalMixin, QWidget):
             self._bind(layer)
         self.viewer.layers.selection.active = self._prompts
 
+    def _restore_our_layers(self, which: str) -> None:
+        image = self._image
+        if self._shut_down or image is None or image not in self.viewer.layers or \
+                (self._prompts is not None and self._preview is not None):
+            return
+        self._remove_our_layers()  # the survivor too, so both come back in their usual order
+        self._create_our_layers()
+        self._write_points(self._points.coords, self._points.positive)
+        if self._result is not None:
+            show_window(self._preview, image, self._obj.spec if self._obj else None, self._result)
+        self._set_status(f"The {which} layer was removed: it is back, with the object in progress. "
+                         "Clear (Shift+C) drops the object; removing the image layer ends the session.")
+
     def _bind(self, layer) -> None:
         bind_shortcuts(layer, self)
         if layer not in self._bound_layers:
             self._bound_layers.append(layer)
 
     def _remove_our_layers(self) -> None:
-        for layer in (self._prompts, self._preview):
-            if layer is not None and layer in self.viewer.layers:
-                self.viewer.layers.remove(layer)
+        was, self._restoring = self._restoring, True  # our own removal: nothing to bring back
+        try:
+            for layer in (self._prompts, self._preview):
+                if layer is not None and layer in self.viewer.layers:
+                    self.viewer.layers.remove(layer)
+        finally:
+            self._restoring = was
         self._prompts = self._preview = None
 
     @guarded
@@ -528,6 +555,7 @@ class Inter2FormerWidget(CarryMixin, JournalMixin, QWidget):
 
     def shutdown(self) -> None:
         """Stop the worker and unbind the shortcuts (the widget is going away)."""
+        self._shut_down = True
         self._worker.stop()
         for layer in self._bound_layers:
             unbind_shortcuts(layer)
