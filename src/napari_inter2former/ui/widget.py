@@ -72,6 +72,7 @@ from .layers import (
     spec_plane,
 )
 from .preview import show_window
+from .pyramid import update_lower_levels
 from .state import ObjectState, Snapshot, guarded, notify
 from .worker import InferenceWorker
 
@@ -109,6 +110,7 @@ class Inter2FormerWidget(CarryMixin, JournalMixin, QWidget):
         self._preview = None
         self._restoring = False  # True while the widget itself removes its layers
         self._shut_down = False
+        self._warned_pyramid = None  # a multiscale target whose coarser levels cannot follow commits
         self._ids: LabelIds | None = None
         self._obj: ObjectState | None = None
         self._result: MaskResult | None = None
@@ -894,6 +896,11 @@ class Inter2FormerWidget(CarryMixin, JournalMixin, QWidget):
             target.data_setitem(indices, values[ys, xs])
         else:
             patch.plane.write(y0, y1, x0, x1, values)
+            if target.multiscale and not update_lower_levels(list(target.data), patch.plane.spec, patch.box) \
+                    and not same_layer(target, self._warned_pyramid):
+                self._warned_pyramid = target
+                notify("warning", f"the coarser levels of '{target.name}' are not its full resolution reduced "
+                                  "in the image plane: only full resolution is updated (zoom in to see commits)")
             target.refresh()
 
     def _paint(self, spec: PlaneSpec, result: MaskResult, label_id: int | None, extra_box=None):
