@@ -6,7 +6,7 @@ the object with a margin, so cached features and predictions stay stable.
 
 Small objects are decoded magnified ("zoom"): a window narrower than
 `zoom_side` is resampled up to it (at most `max_zoom` times) and encoded on
-its own. On the validation nuclei, objects under ~600 px took 5 clicks on
+its own. On the validation nuclei, objects under ~600 px took ~6 clicks on
 average to reach IoU 0.9 at native resolution and larger ones 1.6: a nucleus
 8 px across is one stride-8 token, too coarse for a negative click beside a
 positive one (the mask vanished). Magnified, it spans several tokens.
