@@ -2,8 +2,8 @@
 
 The session keeps the object's reference map R for its current window, on the
 grid that window is decoded on (its pixels, or a magnified grid for a small
-object: see WindowPolicy.zoom). Each click paints its disk into R, the model decodes the window from the cached
-tile features, and R absorbs the prediction. If the mask touches an inner
+object: see WindowPolicy.zoom). Each click paints its disk into R, the model
+decodes the window from the cached features, and R absorbs the prediction. If the mask touches an inner
 window edge, the window grows and the same step is re-run, so objects larger
 than the window or crossing tile borders come out whole.
 """
