@@ -48,22 +48,20 @@ class TiledFeatureCache:
     def cached_bytes(self) -> int:
         return self._bytes
 
-    def _encode_tile(self, ty: int, tx: int) -> tuple[torch.Tensor, ...]:
-        t, h, s = self.tile, self.halo, self.stride
-        y0, x0 = ty * t - h, tx * t - h
-        image = torch.from_numpy(self.source.read(y0, y0 + t + 2 * h, x0, x0 + t + 2 * h))[None]
+    def _encode(self, image: torch.Tensor) -> ImageFeatures:
         start = time.perf_counter()
         with torch.inference_mode():
             feats = self.model.encode(image)
         self.encode_seconds += time.perf_counter() - start
+        return feats
+
+    def _encode_tile(self, ty: int, tx: int) -> tuple[torch.Tensor, ...]:
+        t, h = self.tile, self.halo
+        y0, x0 = ty * t - h, tx * t - h
+        image = torch.from_numpy(self.source.read(y0, y0 + t + 2 * h, x0, x0 + t + 2 * h))[None]
+        feats = self._encode(image)
         self.tiles_encoded += 1
-        e1, e2, e4 = feats.edges
-        return (
-            feats.tokens[0, :, h // s : (h + t) // s, h // s : (h + t) // s].contiguous(),
-            e1[0, :, h : h + t, h : h + t].contiguous(),
-            e2[0, :, h // 2 : (h + t) // 2, h // 2 : (h + t) // 2].contiguous(),
-            e4[0, :, h // 4 : (h + t) // 4, h // 4 : (h + t) // 4].contiguous(),
-        )
+        return tuple(part[0] for part in _cut(feats, h, h, t, t, self.stride))
 
     def _get_tile(self, key: tuple[int, int]) -> tuple[torch.Tensor, ...]:
         if key in self._tiles:
@@ -115,7 +113,6 @@ class TiledFeatureCache:
         tokens, e1, e2, e4 = outs
         return ImageFeatures(tokens[None], (e1[None], e2[None], e4[None]))
 
-
     def magnified(self, y0: int, y1: int, x0: int, x1: int, size: tuple[int, int],
                   progress: ProgressCallback | None = None) -> ImageFeatures:
         """Features of the window [y0, y1) x [x0, x1) resampled (bilinear) to `size`, a multiple
@@ -133,20 +130,24 @@ class TiledFeatureCache:
         image = torch.nn.functional.interpolate(region, size=(zh, zw), mode="bilinear", align_corners=False)
         padded = torch.zeros(1, 3, -(-zh // a) * a, -(-zw // a) * a)
         padded[:, :, :zh, :zw] = image.clamp(0.0, 1.0)
-        start = time.perf_counter()
-        with torch.inference_mode():
-            feats = self.model.encode(padded)
-        self.encode_seconds += time.perf_counter() - start
+        feats = self._encode(padded)
         if progress is not None:
             progress(1, 1)
-        e1, e2, e4 = feats.edges
-        cut = ImageFeatures(feats.tokens[:, :, : zh // s, : zw // s].contiguous(),
-                            (e1[:, :, :zh, :zw].contiguous(), e2[:, :, : zh // 2, : zw // 2].contiguous(),
-                             e4[:, :, : zh // 4, : zw // 4].contiguous()))
+        tokens, e1, e2, e4 = _cut(feats, 0, 0, zh, zw, s)
+        cut = ImageFeatures(tokens, (e1, e2, e4))
         self._magnified[key] = cut
         while len(self._magnified) > self.MAGNIFIED_KEPT:
             self._magnified.popitem(last=False)
         return cut
+
+
+def _cut(feats: ImageFeatures, top: int, left: int, height: int, width: int, stride: int) -> tuple[torch.Tensor, ...]:
+    """Tokens and the three edge maps of the image region [top, top+height) x [left, left+width),
+    each at its own stride (token stride, 1, 2, 4); offsets and sizes are multiples of `stride`."""
+    return tuple(
+        part[:, :, top // f : (top + height) // f, left // f : (left + width) // f].contiguous()
+        for part, f in zip((feats.tokens, *feats.edges), (stride, 1, 2, 4))
+    )
 
 
 def encode_whole(model: Inter2Former, source: ImageSource, halo: int) -> ImageFeatures:
@@ -157,10 +158,5 @@ def encode_whole(model: Inter2Former, source: ImageSource, halo: int) -> ImageFe
     image = torch.from_numpy(source.read(-halo, hp + halo, -halo, wp + halo))[None]
     with torch.inference_mode():
         feats = model.encode(image)
-    e1, e2, e4 = feats.edges
-    return ImageFeatures(
-        feats.tokens[:, :, halo // s : (halo + hp) // s, halo // s : (halo + wp) // s],
-        (e1[:, :, halo : halo + hp, halo : halo + wp],
-         e2[:, :, halo // 2 : (halo + hp) // 2, halo // 2 : (halo + wp) // 2],
-         e4[:, :, halo // 4 : (halo + hp) // 4, halo // 4 : (halo + wp) // 4]),
-    )
+    tokens, e1, e2, e4 = _cut(feats, halo, halo, hp, wp, s)
+    return ImageFeatures(tokens, (e1, e2, e4))

@@ -271,24 +271,23 @@ class Inter2FormerWidget(CarryMixin, JournalMixin, QWidget):
 
     def _on_layer_removed(self, event) -> None:
         layer = event.value
-        if same_layer(layer, self._prompts) or same_layer(layer, self._preview):
-            which = "prompts" if same_layer(layer, self._prompts) else "preview"
-            if which == "prompts":
-                self._prompts = None
-            else:
-                self._preview = None
-            if not self._restoring and self._image is not None:
-                # The widget cannot work without them: bring them back once napari has finished
-                # removing, with the object in progress (its clicks are kept in self._points).
-                from qtpy.QtCore import QTimer
-
-                QTimer.singleShot(0, lambda: self._restore_our_layers(which))
+        which = None
+        if same_layer(layer, self._prompts):
+            self._prompts, which = None, "prompts"
+        elif same_layer(layer, self._preview):
+            self._preview, which = None, "preview"
         elif same_layer(layer, self._target):
             unbind_shortcuts(layer)
             self._target, self._ids, self._journal = None, None, None
             self._last_commit = None
             self.history.clear()
             self._set_status(f"target '{layer.name}' was removed: the next commit creates a new one")
+        if which is not None and not self._restoring and self._image is not None:
+            # The widget cannot work without them: bring them back once napari has finished
+            # removing, with the object in progress (its clicks are kept in self._points).
+            from qtpy.QtCore import QTimer
+
+            QTimer.singleShot(0, lambda: self._restore_our_layers(which))
 
     @guarded
     def _on_image_choice(self, index: int) -> None:
