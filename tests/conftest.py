@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
 
 from napari_inter2former.model.reference_map import CERTAIN_BG, CERTAIN_FG, LIKELY_FG
 from napari_inter2former.session import Predictor, WindowPolicy
+from napari_inter2former.session.window import resample_to_window
 
 # Random init with seed 2 predicts small, local masks on the samples (seed 0 fills whole windows).
 RANDOM_SEED = 2
@@ -52,6 +54,20 @@ class DiskPredictor(Predictor):
                 likely = -F.max_pool2d(-likely, k2, stride=1, padding=self.shrink)
             fg = (grown_pos | (likely[0, 0] > 0)) & ~grown_neg
             return fg.numpy()
+
+
+def component_decoder(self, window, ref, progress=None):
+    """Stand-in for `Predictor.decode_window` on whatever grid `ref` is (the window's pixels or a
+    magnified grid): the bright connected components holding a positive click disk, minus
+    negative click disks, from the image read through the cache's source (nearest-resampled to
+    ref's grid; an exact crop at native scale)."""
+    y0, y1, x0, x1 = window
+    native = torch.from_numpy(self.source.read(y0, y1, x0, x1)[0] > 0.5)
+    bright = resample_to_window(native, window, window, tuple(ref.shape), fill=0).numpy()
+    labels, _ = ndimage.label(bright)
+    ref = ref.numpy()
+    keep = np.unique(labels[(ref == CERTAIN_FG) & bright])
+    return np.isin(labels, keep[keep > 0]) & (ref != CERTAIN_BG)
 
 
 @pytest.fixture

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from scipy import ndimage
+from conftest import component_decoder
 
 from napari_inter2former.model import Inter2Former
-from napari_inter2former.model.reference_map import CERTAIN_BG, CERTAIN_FG, LIKELY_FG
+from napari_inter2former.model.reference_map import LIKELY_FG
 from napari_inter2former.session import Predictor, WindowPolicy
 from napari_inter2former.session.window import resample_to_window, to_decode_grid, to_native
 
@@ -61,20 +61,8 @@ def _spot_image():
     return image, spot
 
 
-def _bright_component_decoder(self, window, ref, progress=None):
-    """Stand-in network on whatever grid `ref` is: the bright component holding a positive disk,
-    minus negative disks, read from the image resampled to that grid (nearest)."""
-    y0, y1, x0, x1 = window
-    native = torch.from_numpy(self.source.read(y0, y1, x0, x1)[0] > 0.5)
-    bright = resample_to_window(native, window, window, tuple(ref.shape), fill=0).numpy()
-    labels, _ = ndimage.label(bright)
-    ref = ref.numpy()
-    keep = np.unique(labels[(ref == CERTAIN_FG) & bright])
-    return np.isin(labels, keep[keep > 0]) & (ref != CERTAIN_BG)
-
-
 def test_session_decodes_a_small_object_magnified_and_returns_native_pixels(monkeypatch):
-    monkeypatch.setattr(Predictor, "decode_window", _bright_component_decoder)
+    monkeypatch.setattr(Predictor, "decode_window", component_decoder)
     image, spot = _spot_image()
     torch.manual_seed(0)
     predictor = Predictor(weights=None, model=Inter2Former().eval(), tile_size=256, halo=64, window_policy=ZOOM)

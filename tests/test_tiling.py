@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from scipy import ndimage
+from conftest import component_decoder
 
 from napari_inter2former.model import Inter2Former
-from napari_inter2former.model.reference_map import CERTAIN_BG, CERTAIN_FG, initial_reference_map, paint_click
+from napari_inter2former.model.reference_map import initial_reference_map, paint_click
 from napari_inter2former.session import Predictor, WindowPolicy
 from napari_inter2former.session.feature_cache import TiledFeatureCache, encode_whole
 from napari_inter2former.session.image_source import ImageSource
@@ -101,19 +101,8 @@ def _ellipse(shape, cy, cx, ry, rx):
     return ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1.0
 
 
-def _component_decoder(self, window, ref, progress=None):
-    """Stand-in for the network: the bright connected components holding a positive click disk,
-    minus negative click disks. Reads the image through the same source the cache uses."""
-    y0, y1, x0, x1 = window
-    bright = self.source.read(y0, y1, x0, x1)[0] > 0.5
-    labels, _ = ndimage.label(bright)
-    ref = ref.numpy()
-    keep = np.unique(labels[(ref == CERTAIN_FG) & bright])
-    return np.isin(labels, keep[keep > 0]) & (ref != CERTAIN_BG)
-
-
 def test_object_across_tiles_grows_window_without_seam(monkeypatch):
-    monkeypatch.setattr(Predictor, "decode_window", _component_decoder)
+    monkeypatch.setattr(Predictor, "decode_window", component_decoder)
     shape = (384, 384)
     target = _ellipse(shape, 192, 200, 70, 110)  # crosses tile borders at 128 and 256
     distractor = _ellipse(shape, 40, 40, 15, 15)
@@ -141,7 +130,7 @@ def test_object_across_tiles_grows_window_without_seam(monkeypatch):
 
 
 def test_growth_stops_at_max_side(monkeypatch):
-    monkeypatch.setattr(Predictor, "decode_window", _component_decoder)
+    monkeypatch.setattr(Predictor, "decode_window", component_decoder)
     image = np.full((256, 256), 20, np.uint8)
     image[8:248, 8:248] = 200
     predictor = Predictor(weights=None, model=_tiny_model(), tile_size=64, halo=16,
@@ -156,7 +145,7 @@ def test_growth_stops_at_max_side(monkeypatch):
 def test_object_longer_than_max_side_keeps_the_clicked_end(monkeypatch):
     """Regression: capped growth slid the window off the click (final window rows 64..192 for a
     click on row 60); now the window stays anchored at the side the clicks are on."""
-    monkeypatch.setattr(Predictor, "decode_window", _component_decoder)
+    monkeypatch.setattr(Predictor, "decode_window", component_decoder)
     image = np.full((512, 256), 20, np.uint8)
     image[40:480, 100:160] = 200
     predictor = Predictor(weights=None, model=_tiny_model(), tile_size=128, halo=32,
