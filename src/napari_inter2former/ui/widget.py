@@ -37,10 +37,11 @@ from ..journal import (
     LabelError,
     PlaneSpec,
     PlaneView,
-    paint_object,
 )
 from ..session import Click, ClickError, ImageError, MaskResult
 from .carrying import CarryMixin
+from .committing import CommitMixin
+from .editing import EditMixin
 from .engine import (
     Cancelled,
     CarryRunJob,
@@ -53,7 +54,6 @@ from .history import Action, History
 from .journaling import JournalMixin, default_journal_dir
 from .keys import SHORTCUTS, bind_shortcuts, unbind_shortcuts
 from .label_ids import LabelIds, array_max
-from .label_region import label_region
 from .layers import (
     HUGE_PIXELS,
     NEGATIVE_COLOR,
@@ -72,7 +72,6 @@ from .layers import (
     spec_plane,
 )
 from .preview import show_window
-from .pyramid import update_lower_levels
 from .state import ObjectState, Snapshot, guarded, notify
 from .worker import InferenceWorker
 
@@ -91,7 +90,7 @@ def _stop_quietly(worker) -> None:
         pass
 
 
-class Inter2FormerWidget(CarryMixin, JournalMixin, QWidget):
+class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, QWidget):
     """Dock widget for click-based segmentation with Inter2Former."""
 
     def __init__(self, napari_viewer, predictor=None, journal_dir: str | os.PathLike | None = None, parent=None):
@@ -844,174 +843,6 @@ class Inter2FormerWidget(CarryMixin, JournalMixin, QWidget):
             return
         action = self.history.redo()
         self._set_status(f"redid: {action.name}" if action else "nothing to redo")
-
-    @guarded
-    def commit(self) -> None:
-        """Write the current object into the target with a new id (or its own id when edited/carried)."""
-        if not self._guard("commit"):
-            return
-        if self._obj is None:
-            notify("info", "Nothing to commit: click on an object first.")
-            return
-        self._when_settled(self._commit_now)
-
-    def _target_spec(self, spec: PlaneSpec, target) -> PlaneSpec:
-        """The target's plane matching image plane `spec` (napari aligns trailing axes)."""
-        n, m = self._image.ndim, target.ndim
-        shift = n - m
-        rows, cols = spec.rows_axis - shift, spec.cols_axis - shift
-        if rows < 0 or cols < 0:
-            raise LabelError(f"target '{target.name}' has too few dimensions for this image")
-        tshape = base_data(target).shape
-        ishape = spatial_shape(self._image)
-        if (tshape[rows], tshape[cols]) != (ishape[spec.rows_axis], ishape[spec.cols_axis]):
-            raise LabelError(f"target '{target.name}' plane is {tshape[rows]}×{tshape[cols]} but the image's is "
-                             f"{ishape[spec.rows_axis]}×{ishape[spec.cols_axis]}: pick a matching target")
-        here = target.world_to_data(self.viewer.dims.point)
-        index = []
-        for j in range(m):
-            i = j + shift
-            if j in (rows, cols):
-                index.append(None)
-            elif 0 <= i < n and spec.index[i] is not None and i != spec.channel_axis:
-                index.append(int(spec.index[i]))
-            else:
-                index.append(int(np.clip(np.floor(here[j] + 0.5), 0, tshape[j] - 1)))
-        return PlaneSpec(tuple(index), rows, cols, None)
-
-    def _write_target(self, target, patch, values: np.ndarray) -> None:
-        """Write a patch's values, through napari when possible so only the changed pixels redraw."""
-        y0, y1, x0, x1 = patch.box
-        if isinstance(target.data, np.ndarray) and not target.multiscale:
-            current = np.asarray(patch.plane.read(y0, y1, x0, x1))
-            ys, xs = np.nonzero(current != values)
-            if ys.size == 0:
-                return
-            spec = patch.plane.spec
-            indices = tuple(
-                ys + y0 if a == spec.rows_axis else xs + x0 if a == spec.cols_axis else np.full(ys.size, v)
-                for a, v in enumerate(spec.index)
-            )
-            target.data_setitem(indices, values[ys, xs])
-        else:
-            patch.plane.write(y0, y1, x0, x1, values)
-            if target.multiscale and not update_lower_levels(list(target.data), patch.plane.spec, patch.box) \
-                    and not same_layer(target, self._warned_pyramid):
-                self._warned_pyramid = target
-                notify("warning", f"the coarser levels of '{target.name}' are not its full resolution reduced "
-                                  "in the image plane: only full resolution is updated (zoom in to see commits)")
-            target.refresh()
-
-    def _paint(self, spec: PlaneSpec, result: MaskResult, label_id: int | None, extra_box=None):
-        """Paint one object into the target; returns (patch, label_id) or raises LabelError."""
-        target = self._ensure_target()
-        plane = PlaneView(base_data(target), self._target_spec(spec, target))
-        overwrite = self.overwrite_check.isChecked()
-        while True:
-            new_id = label_id is None
-            lid = self._ids.take() if new_id else label_id
-            patch = paint_object(plane, result.mask, result.offset, lid, overwrite, extra_box, apply=False)
-            if new_id and (patch.old == lid).any():
-                self._ids.observe(int(patch.old.max()))  # painted by hand meanwhile: take a higher id
-                continue
-            break
-        if patch.written == 0:
-            raise LabelError("nothing was written: every pixel of the object belongs to other objects "
-                             "(tick 'Allow overwriting other objects' to replace them)")
-        self._write_target(target, patch, patch.new)
-        return patch, lid
-
-    def _commit_now(self) -> int | None:
-        obj, result = self._obj, self._result
-        if obj is None:
-            return None
-        if result is None or result.empty:
-            notify("warning", "The current object is empty: nothing was committed.")
-            return None
-        try:
-            patch, label_id = self._paint(obj.spec, result, obj.label_id, obj.extra_box)
-        except LabelError as exc:
-            notify("error", f"commit failed, the object is kept: {exc}")
-            return None
-        seq = next(self._seq)
-        self._journal_commit(seq, obj, self._clicks(self._points, obj.spec), result, label_id, patch)
-        before = Snapshot(self._points.coords, self._points.positive, obj, result)
-        empty = self._empty_points(self._image.ndim)
-        self._apply_state(empty)
-        last = (label_id, obj.spec, result)
-        self._last_commit = last
-
-        target = self._target
-
-        def undo():
-            self._write_target(target, patch, patch.old)
-            self._journal_event({"type": "undo", "seq": seq})
-            self._apply_state(before)
-            self._last_commit = None
-
-        def redo():
-            self._write_target(target, patch, patch.new)
-            self._journal_event({"type": "redo", "seq": seq})
-            self._apply_state(empty)
-            self._last_commit = last
-
-        self.history.push(Action(f"commit of label {label_id}", undo, redo))
-        blocked = f" ({patch.blocked} px left to other objects)" if patch.blocked else ""
-        self._set_status(f"committed label {label_id}{blocked}")
-        return label_id
-
-    # ------------------------------------------------------------------ editing an existing label
-    @guarded
-    def start_pick(self) -> None:
-        """The next click on the prompts layer picks a label to edit instead of adding a point."""
-        if not self._guard("edit a label"):
-            return
-        self._pick_mode = True
-        if self._prompts is not None:
-            self._prompts.mode = "add"
-            self.viewer.layers.selection.active = self._prompts
-        self._set_status("Click on the label to edit.")
-
-    @guarded
-    def edit_label_at(self, coords) -> int | None:
-        """Start editing the target label under `coords` (image data coordinates, all axes)."""
-        if not self._guard("edit a label"):
-            return None
-        if self._obj_is_started():
-            notify("warning", "Commit (C) or clear (Shift+C) the current object before editing a label.")
-            return None
-        if self._target is None:
-            notify("info", "There is no target layer with labels to edit yet.")
-            return None
-        coords = np.asarray(coords, dtype=float)
-        try:
-            template = plane_spec(self._image, self.viewer, self.channel_axis, self.channel_index)
-            spec = self._spec_for_plane(point_plane(coords, template))
-            plane = PlaneView(base_data(self._target), self._target_spec(spec, self._target))
-        except (PlaneError, LabelError) as exc:
-            notify("warning", str(exc))
-            return None
-        y, x = int(np.floor(coords[spec.rows_axis] + 0.5)), int(np.floor(coords[spec.cols_axis] + 0.5))
-        h, w = plane.shape[:2]
-        if not (0 <= y < h and 0 <= x < w):
-            notify("warning", f"({y}, {x}) is outside the image")
-            return None
-        value = int(np.asarray(plane.read(y, y + 1, x, x + 1))[0, 0])
-        if value == 0:
-            notify("info", "There is no label there: click inside a label to edit it.")
-            return None
-        mask, offset, box = label_region(plane, value, y, x)
-        before = Snapshot(self._points.coords, self._points.positive, self._obj, self._result)
-        obj = ObjectState(next(self._tokens), spec, seed=(mask, offset), label_id=value, extra_box=box)
-        after = Snapshot(self._empty_points(self._image.ndim).coords, np.zeros(0, bool), obj,
-                       MaskResult(mask, offset))
-        self._apply_state(after)
-        self.history.push(Action(f"edit label {value}", lambda: self._apply_state(before),
-                                 lambda: self._apply_state(after)))
-        self._set_status(f"editing label {value}: click to refine, C to commit")
-        return value
-
-
 
 
 def shortcut_table() -> str:

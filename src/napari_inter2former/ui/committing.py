@@ -1,0 +1,134 @@
+"""Committing: write the current object into the target Labels layer, as one undoable step.
+
+A mixin of the widget (it uses the widget's object state, target layer, label ids,
+history and journal). Only changed pixels are written, through napari when the target
+is a plain array, so a commit on a large image redraws little and undo restores exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..journal import LabelError, PlaneSpec, PlaneView, paint_object
+from ..session import MaskResult
+from .history import Action
+from .layers import base_data, same_layer, spatial_shape
+from .pyramid import update_lower_levels
+from .state import Snapshot, guarded, notify
+
+
+class CommitMixin:
+    @guarded
+    def commit(self) -> None:
+        """Write the current object into the target with a new id (or its own id when edited/carried)."""
+        if not self._guard("commit"):
+            return
+        if self._obj is None:
+            notify("info", "Nothing to commit: click on an object first.")
+            return
+        self._when_settled(self._commit_now)
+
+    def _target_spec(self, spec: PlaneSpec, target) -> PlaneSpec:
+        """The target's plane matching image plane `spec` (napari aligns trailing axes)."""
+        n, m = self._image.ndim, target.ndim
+        shift = n - m
+        rows, cols = spec.rows_axis - shift, spec.cols_axis - shift
+        if rows < 0 or cols < 0:
+            raise LabelError(f"target '{target.name}' has too few dimensions for this image")
+        tshape = base_data(target).shape
+        ishape = spatial_shape(self._image)
+        if (tshape[rows], tshape[cols]) != (ishape[spec.rows_axis], ishape[spec.cols_axis]):
+            raise LabelError(f"target '{target.name}' plane is {tshape[rows]}×{tshape[cols]} but the image's is "
+                             f"{ishape[spec.rows_axis]}×{ishape[spec.cols_axis]}: pick a matching target")
+        here = target.world_to_data(self.viewer.dims.point)
+        index = []
+        for j in range(m):
+            i = j + shift
+            if j in (rows, cols):
+                index.append(None)
+            elif 0 <= i < n and spec.index[i] is not None and i != spec.channel_axis:
+                index.append(int(spec.index[i]))
+            else:
+                index.append(int(np.clip(np.floor(here[j] + 0.5), 0, tshape[j] - 1)))
+        return PlaneSpec(tuple(index), rows, cols, None)
+
+    def _write_target(self, target, patch, values: np.ndarray) -> None:
+        """Write a patch's values, through napari when possible so only the changed pixels redraw."""
+        y0, y1, x0, x1 = patch.box
+        if isinstance(target.data, np.ndarray) and not target.multiscale:
+            current = np.asarray(patch.plane.read(y0, y1, x0, x1))
+            ys, xs = np.nonzero(current != values)
+            if ys.size == 0:
+                return
+            spec = patch.plane.spec
+            indices = tuple(
+                ys + y0 if a == spec.rows_axis else xs + x0 if a == spec.cols_axis else np.full(ys.size, v)
+                for a, v in enumerate(spec.index)
+            )
+            target.data_setitem(indices, values[ys, xs])
+        else:
+            patch.plane.write(y0, y1, x0, x1, values)
+            if target.multiscale and not update_lower_levels(list(target.data), patch.plane.spec, patch.box) \
+                    and not same_layer(target, self._warned_pyramid):
+                self._warned_pyramid = target
+                notify("warning", f"the coarser levels of '{target.name}' are not its full resolution reduced "
+                                  "in the image plane: only full resolution is updated (zoom in to see commits)")
+            target.refresh()
+
+    def _paint(self, spec: PlaneSpec, result: MaskResult, label_id: int | None, extra_box=None):
+        """Paint one object into the target; returns (patch, label_id) or raises LabelError."""
+        target = self._ensure_target()
+        plane = PlaneView(base_data(target), self._target_spec(spec, target))
+        overwrite = self.overwrite_check.isChecked()
+        while True:
+            new_id = label_id is None
+            lid = self._ids.take() if new_id else label_id
+            patch = paint_object(plane, result.mask, result.offset, lid, overwrite, extra_box, apply=False)
+            if new_id and (patch.old == lid).any():
+                self._ids.observe(int(patch.old.max()))  # painted by hand meanwhile: take a higher id
+                continue
+            break
+        if patch.written == 0:
+            raise LabelError("nothing was written: every pixel of the object belongs to other objects "
+                             "(tick 'Allow overwriting other objects' to replace them)")
+        self._write_target(target, patch, patch.new)
+        return patch, lid
+
+    def _commit_now(self) -> int | None:
+        obj, result = self._obj, self._result
+        if obj is None:
+            return None
+        if result is None or result.empty:
+            notify("warning", "The current object is empty: nothing was committed.")
+            return None
+        try:
+            patch, label_id = self._paint(obj.spec, result, obj.label_id, obj.extra_box)
+        except LabelError as exc:
+            notify("error", f"commit failed, the object is kept: {exc}")
+            return None
+        seq = next(self._seq)
+        self._journal_commit(seq, obj, self._clicks(self._points, obj.spec), result, label_id, patch)
+        before = Snapshot(self._points.coords, self._points.positive, obj, result)
+        empty = self._empty_points(self._image.ndim)
+        self._apply_state(empty)
+        last = (label_id, obj.spec, result)
+        self._last_commit = last
+
+        target = self._target
+
+        def undo():
+            self._write_target(target, patch, patch.old)
+            self._journal_event({"type": "undo", "seq": seq})
+            self._apply_state(before)
+            self._last_commit = None
+
+        def redo():
+            self._write_target(target, patch, patch.new)
+            self._journal_event({"type": "redo", "seq": seq})
+            self._apply_state(empty)
+            self._last_commit = last
+
+        self.history.push(Action(f"commit of label {label_id}", undo, redo))
+        blocked = f" ({patch.blocked} px left to other objects)" if patch.blocked else ""
+        self._set_status(f"committed label {label_id}{blocked}")
+        return label_id

@@ -1,0 +1,68 @@
+"""Editing a committed label: pick it in the target, then refine it with clicks like a new object.
+
+A mixin of the widget. The picked label becomes the object's seed mask and keeps its id,
+so the next commit replaces it in place.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..journal import LabelError, PlaneView
+from ..session import MaskResult
+from .history import Action
+from .label_region import label_region
+from .layers import PlaneError, base_data, plane_spec, point_plane
+from .state import ObjectState, Snapshot, guarded, notify
+
+
+class EditMixin:
+    @guarded
+    def start_pick(self) -> None:
+        """The next click on the prompts layer picks a label to edit instead of adding a point."""
+        if not self._guard("edit a label"):
+            return
+        self._pick_mode = True
+        if self._prompts is not None:
+            self._prompts.mode = "add"
+            self.viewer.layers.selection.active = self._prompts
+        self._set_status("Click on the label to edit.")
+
+    @guarded
+    def edit_label_at(self, coords) -> int | None:
+        """Start editing the target label under `coords` (image data coordinates, all axes)."""
+        if not self._guard("edit a label"):
+            return None
+        if self._obj_is_started():
+            notify("warning", "Commit (C) or clear (Shift+C) the current object before editing a label.")
+            return None
+        if self._target is None:
+            notify("info", "There is no target layer with labels to edit yet.")
+            return None
+        coords = np.asarray(coords, dtype=float)
+        try:
+            template = plane_spec(self._image, self.viewer, self.channel_axis, self.channel_index)
+            spec = self._spec_for_plane(point_plane(coords, template))
+            plane = PlaneView(base_data(self._target), self._target_spec(spec, self._target))
+        except (PlaneError, LabelError) as exc:
+            notify("warning", str(exc))
+            return None
+        y, x = int(np.floor(coords[spec.rows_axis] + 0.5)), int(np.floor(coords[spec.cols_axis] + 0.5))
+        h, w = plane.shape[:2]
+        if not (0 <= y < h and 0 <= x < w):
+            notify("warning", f"({y}, {x}) is outside the image")
+            return None
+        value = int(np.asarray(plane.read(y, y + 1, x, x + 1))[0, 0])
+        if value == 0:
+            notify("info", "There is no label there: click inside a label to edit it.")
+            return None
+        mask, offset, box = label_region(plane, value, y, x)
+        before = Snapshot(self._points.coords, self._points.positive, self._obj, self._result)
+        obj = ObjectState(next(self._tokens), spec, seed=(mask, offset), label_id=value, extra_box=box)
+        after = Snapshot(self._empty_points(self._image.ndim).coords, np.zeros(0, bool), obj,
+                       MaskResult(mask, offset))
+        self._apply_state(after)
+        self.history.push(Action(f"edit label {value}", lambda: self._apply_state(before),
+                                 lambda: self._apply_state(after)))
+        self._set_status(f"editing label {value}: click to refine, C to commit")
+        return value
