@@ -13,13 +13,17 @@ ATOL = 1e-4  # two DHA blocks + upsampler in float32; observed max difference ~5
 H, W = 96, 128
 
 
-@pytest.fixture(scope="module", params=[False, True], ids=["paper-dlu", "dlu-with-reference"])
+@pytest.fixture(scope="module", params=[(False, 0), (True, 0), (True, 2)],
+                ids=["paper-dlu", "dlu-with-reference", "dlu-with-refine-blocks"])
 def model_and_features(request):
+    reference, refine = request.param
     torch.manual_seed(0)
-    model = Inter2Former(Inter2FormerConfig(dlu_reference=request.param)).eval()
-    if request.param:  # the projections start at zero: give them weights so R matters here
-        for stage in model.upsampler.stages:
-            torch.nn.init.normal_(stage.ref_proj.weight, std=0.5)
+    model = Inter2Former(Inter2FormerConfig(dlu_reference=reference, dlu_refine_blocks=refine)).eval()
+    # The new tensors start at zero: give them weights so that R and the refine blocks matter here.
+    for stage in model.upsampler.stages if reference else ():
+        torch.nn.init.normal_(stage.ref_proj.weight, std=0.5)
+    for block in model.upsampler.refine:
+        torch.nn.init.normal_(block.conv2.weight, std=0.2)
     yy, xx = torch.meshgrid(torch.arange(H), torch.arange(W), indexing="ij")
     blob = (((yy - 40) ** 2 + (xx - 60) ** 2) < 20**2).float()
     image = (0.2 + 0.6 * blob + 0.05 * torch.rand(H, W)).expand(1, 3, H, W).contiguous()
@@ -122,13 +126,16 @@ def test_dense_path_is_batched(model_and_features):
     assert torch.allclose(batched.logits[1:], single.logits, atol=ATOL)
 
 
-def test_reference_projections_start_at_zero():
-    """Adding R to the upsampler of a trained model keeps its function until training moves them."""
+@pytest.mark.parametrize("change, new_tensors", [({"dlu_reference": True}, ".ref_proj."),
+                                                  ({"dlu_refine_blocks": 2}, ".refine.")])
+def test_added_upsampler_parts_start_as_no_ops(change, new_tensors):
+    """Adding R or refine blocks to the upsampler of a trained model keeps its function until
+    training moves the new tensors."""
     torch.manual_seed(1)
     plain = Inter2Former().eval()
-    extended = Inter2Former(Inter2FormerConfig(dlu_reference=True)).eval()
+    extended = Inter2Former(Inter2FormerConfig(**change)).eval()
     missing, unexpected = extended.load_state_dict(plain.state_dict(), strict=False)
-    assert not unexpected and missing and all(".ref_proj." in k for k in missing)
+    assert not unexpected and missing and all(new_tensors in k for k in missing)
     image = torch.rand(1, 3, 64, 64)
     ref = initial_reference_map(64, 64)
     paint_click(ref, 30, 30, True, 2)

@@ -41,6 +41,10 @@ class Inter2FormerConfig:
     # paper's DLU sees R only through the stride-8 tokens; a 10-20 px nucleus needs the
     # previous mask and the click disks at pixel resolution to move an edge by one pixel.
     dlu_reference: bool = False
+    # Residual 3x3 conv blocks at full resolution after the last upsampling stage: more capacity
+    # where the outline is drawn. Each block's last conv starts at zero, so adding blocks keeps
+    # a trained model's function.
+    dlu_refine_blocks: int = 0
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

@@ -57,7 +57,7 @@ class Inter2Former(nn.Module):
         self.out_norm = nn.LayerNorm(config.dim)
         self.upsampler = DynamicLocalUpsampler(
             config.dim, config.edge_channels, config.upsample_channels, config.dlu_threshold, config.background_logit,
-            config.dlu_reference,
+            config.dlu_reference, config.dlu_refine_blocks,
         )
 
     @property

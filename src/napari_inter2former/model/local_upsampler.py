@@ -11,7 +11,8 @@ the border effects of the convs and the bicubic kernel stay outside it.
 With `reference=True` each stage also adds a 1x1 projection of the reference
 map R (one-hot, average-pooled to the stage's scale): the previous mask and the
 click disks at pixel resolution. The projections start at zero, so a model
-trained without them keeps its function when they are added.
+trained without them keeps its function when they are added. The optional
+full-resolution refine blocks (`dlu_refine_blocks`) start as identities too.
 """
 
 from __future__ import annotations
@@ -58,6 +59,20 @@ class UpStage(nn.Module):
         return F.gelu(self.conv(x))
 
 
+class RefineBlock(nn.Module):
+    """x + conv(gelu(conv(x))) at full resolution; the second conv starts at zero (identity)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        nn.init.zeros_(self.conv2.weight)
+        nn.init.zeros_(self.conv2.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(F.gelu(self.conv1(x)))
+
+
 def reference_pyramid(ref_map: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """R (B, H, W) integer -> one-hot state fractions at strides 1, 2, 4: (B, 5, H/s, W/s)."""
     r1 = F.one_hot(ref_map.long(), NUM_STATES).permute(0, 3, 1, 2).float()
@@ -69,7 +84,7 @@ class DynamicLocalUpsampler(nn.Module):
     stride = 8
 
     def __init__(self, dim: int, edge_channels: tuple[int, int, int], channels: tuple[int, int, int],
-                 threshold: float, background_logit: float, reference: bool = False):
+                 threshold: float, background_logit: float, reference: bool = False, refine_blocks: int = 0):
         super().__init__()
         e1, e2, e4 = edge_channels
         u4, u2, u1 = channels
@@ -77,6 +92,7 @@ class DynamicLocalUpsampler(nn.Module):
         self.coarse_head = nn.Sequential(nn.Conv2d(dim, 32, 1), nn.ReLU(), nn.Conv2d(32, 1, 1))
         self.stages = nn.ModuleList([UpStage(dim, u4, e4, reference), UpStage(u4, u2, e2, reference),
                                      UpStage(u2, u1, e1, reference)])
+        self.refine = nn.ModuleList(RefineBlock(u1) for _ in range(refine_blocks))
         self.head = nn.Conv2d(u1, 1, 1)
         self.threshold = threshold
         self.background_logit = background_logit
@@ -92,6 +108,8 @@ class DynamicLocalUpsampler(nn.Module):
         x = self.stages[0](feats, e4, r4)
         x = self.stages[1](x, e2, r2)
         x = self.stages[2](x, e1, r1)
+        for block in self.refine:
+            x = block(x)
         return self.head(x)
 
     def _pyramid(self, ref_map):

@@ -21,6 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init-weights", default=None, help="start from a .safetensors model")
     parser.add_argument("--dlu-reference", action="store_true",
                         help="feed R to the upsampler at full resolution (extends --init-weights models without it)")
+    parser.add_argument("--dlu-refine", type=int, default=0,
+                        help="add this many full-resolution refine blocks to the upsampler (identity at start; "
+                             "extends --init-weights models that have fewer)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     parser.add_argument("--no-progress", action="store_true")
     for field in dataclasses.fields(TrainConfig):
@@ -50,6 +53,8 @@ def run(args) -> int:
     model = load_model(args.init_weights).train() if args.init_weights else build_model(args.imagenet_init, cfg.seed)
     if args.dlu_reference and not model.config.dlu_reference:
         model = extend_model(model, dlu_reference=True)
+    if args.dlu_refine > model.config.dlu_refine_blocks:
+        model = extend_model(model, dlu_refine_blocks=args.dlu_refine)
     trainer = Trainer(model, sampler, cfg, Path(args.out), device)
     if args.resume and trainer.resume():
         print(f"resumed at step {trainer.step}")
