@@ -3,8 +3,8 @@
     python scripts/outline_diagnostics.py stats   # error pixels by distance to the annotated outline
     python scripts/outline_diagnostics.py figure docs/images/usiigaci-outlines.png
 
-Both replay the evaluation's simulated user (first click at the deepest point, then the
-RITM next-click rule) on `../shared/data/val` with the default predictor, 2 threads.
+Both drive the default predictor (2 threads) through the evaluation's own `run_object`
+(first click at the deepest point, then the RITM next-click rule) on `../shared/data/val`.
 `stats` uses the objects of the evaluation tool's default selection (at most 5 per image,
 seed 0; every fourth DSB one, for time) and also reports how much IoU a one-pixel change of
 each annotated outline costs by itself.
@@ -17,30 +17,16 @@ import sys
 import numpy as np
 from scipy import ndimage as ndi
 
-from napari_inter2former.evaluation.clicker import first_click, next_click
 from napari_inter2former.evaluation.data import find_pairs, load_pair
+from napari_inter2former.evaluation.inter2former_method import Inter2FormerMethod
+from napari_inter2former.evaluation.runner import run_object
 from napari_inter2former.evaluation.targets import pick_targets
 from napari_inter2former.session import Predictor
+from napari_inter2former.session.image_source import ImageSource
 
 VAL = "../shared/data/val"
 FIGURE_CELLS = [("usiigaci_set19", 49), ("usiigaci_set41", 66), ("usiigaci_set26", 60),
                 ("usiigaci_set14", 18), ("usiigaci_set13", 6)]
-
-
-def replay(predictor, gt, clicks, snapshots=()):
-    """Masks after each click count in `snapshots`, and the final mask after `clicks` clicks."""
-    session = predictor.new_session()
-    pred = np.zeros_like(gt)
-    taken, shots = [], {}
-    for k in range(1, clicks + 1):
-        click = first_click(gt) if k == 1 else next_click(gt, pred)
-        if click is None:
-            break
-        taken.append(click)
-        pred = session.add_click(click.y, click.x, click.positive).to_full(gt.shape)
-        if k in snapshots:
-            shots[k] = (pred.copy(), list(taken))
-    return pred, shots
 
 
 def band_fractions(gt, pred):
@@ -52,7 +38,7 @@ def band_fractions(gt, pred):
 
 
 def stats(clicks: int = 10) -> None:
-    predictor = Predictor(threads=2)
+    method = Inter2FormerMethod(predictor=Predictor(threads=2))
     bands, shifts, missed = {}, {}, {}
     dsb_seen = 0
     for pair in find_pairs(VAL):
@@ -61,14 +47,14 @@ def stats(clicks: int = 10) -> None:
             continue
         subset = pair.subset
         targets = pick_targets(loaded.labels, pair.name, 5, min_area=20, seed=0).ids
-        predictor.set_image(loaded.image)
+        method.set_image(loaded.image)
         for label in targets:
             if subset == "dsb":
                 dsb_seen += 1
                 if dsb_seen % 4:
                     continue
             gt = loaded.labels == label
-            pred, _ = replay(predictor, gt, clicks)
+            pred = run_object(method, gt, max_clicks=clicks).pred
             bands[subset] = bands.get(subset, 0) + band_fractions(gt, pred)
             m = missed.setdefault(subset, [0, 0])
             m[0] += int((gt & ~pred).sum())
@@ -93,28 +79,28 @@ def figure(path: str, clicks=(1, 3, 6, 12)) -> None:
     import matplotlib.pyplot as plt
     from skimage.segmentation import find_boundaries
 
-    predictor = Predictor(threads=2)
+    method = Inter2FormerMethod(predictor=Predictor(threads=2))
     pairs = {p.name: p for p in find_pairs(VAL)}
     fig, axes = plt.subplots(len(FIGURE_CELLS), len(clicks), figsize=(4 * len(clicks), 4 * len(FIGURE_CELLS)))
     for row, (name, label) in enumerate(FIGURE_CELLS):
         loaded = load_pair(pairs[name])
         gt = loaded.labels == label
-        predictor.set_image(loaded.image)
-        _, shots = replay(predictor, gt, max(clicks), snapshots=clicks)
+        method.set_image(loaded.image)
         ys, xs = np.nonzero(gt)
-        y0, y1, x0, x1 = max(ys.min() - 30, 0), ys.max() + 30, max(xs.min() - 30, 0), xs.max() + 30
-        image = loaded.image.astype(float)
-        lo, hi = np.percentile(image, (0.5, 99.8))
-        crop = np.clip((image[y0:y1, x0:x1] - lo) / (hi - lo), 0, 1)
+        h, w = gt.shape
+        y0, y1, x0, x1 = max(ys.min() - 30, 0), min(ys.max() + 30, h), max(xs.min() - 30, 0), min(xs.max() + 30, w)
+        crop = ImageSource(loaded.image).read(y0, y1, x0, x1).mean(axis=0)  # the predictor's normalisation
         for col, k in enumerate(clicks):
-            pred, taken = shots[k]
+            # Each snapshot replays the same deterministic clicks from scratch, up to k of them.
+            trajectory = run_object(method, gt, max_clicks=k)
+            pred = trajectory.pred
             rgb = np.dstack([crop] * 3)
             rgb[find_boundaries(gt[y0:y1, x0:x1])] = (0, 1, 0)
             rgb[find_boundaries(pred[y0:y1, x0:x1])] = (1, 0, 0)
             ax = axes[row, col]
             ax.imshow(rgb)
-            for c in taken:
-                ax.plot(c.x - x0, c.y - y0, "o", color="cyan" if c.positive else "magenta", ms=6, mec="k")
+            for cy, cx, positive in trajectory.clicks:
+                ax.plot(cx - x0, cy - y0, "o", color="cyan" if positive else "magenta", ms=6, mec="k")
             iou = (pred & gt).sum() / max((pred | gt).sum(), 1)
             ax.set_xlim(-0.5, crop.shape[1] - 0.5)
             ax.set_ylim(crop.shape[0] - 0.5, -0.5)
