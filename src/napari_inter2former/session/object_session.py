@@ -221,14 +221,14 @@ class ObjectSession:
         hw = pred.image_shape
         # Until something was predicted, the focus is only the clicks: the object's size is
         # unknown, so the first window is native; later ones may magnify a small object.
-        window = pred.window_policy.choose(self._focus(clicks), hw, self._state.window, zoom=self._state.predicted)
+        focus = self._focus(clicks)
+        window = pred.window_policy.choose(focus, hw, self._state.window, zoom=self._state.predicted)
         window, ref, decoded, fg, grows = self._decode_growing(window, clicks, repaint, progress)
         if not self._state.predicted and pred.window_policy.refine_first:
             # First prediction: now the object's size is known. A small one is decoded again,
             # magnified, from the same prompts (an extra encoding of one small window).
             mask_box = MaskResult(fg, (window[0], window[2])).bbox
             if mask_box is not None:
-                focus = self._focus(clicks)
                 focus = (min(focus[0], mask_box[0]), max(focus[1], mask_box[1]),
                          min(focus[2], mask_box[2]), max(focus[3], mask_box[3]))
                 small = pred.window_policy.choose(focus, hw, window, zoom=True)
