@@ -128,3 +128,28 @@ def test_predictor_surfaces_weights_errors(tmp_path):
         Predictor(weights=bad)
     with pytest.raises(WeightsError, match="not found"):
         Predictor(weights=tmp_path / "absent.safetensors")
+
+
+def test_averaging_takes_the_mean_and_refuses_other_configs(tmp_path):
+    from napari_inter2former.training.averaging import average_weights, main
+
+    paths = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        paths.append(tmp_path / f"m{seed}.safetensors")
+        save_model(Inter2Former().eval(), paths[-1])
+    a, b = load_model(paths[0]).state_dict(), load_model(paths[1]).state_dict()
+    out = tmp_path / "mean.safetensors"
+    main([str(out), str(paths[0]), str(paths[1])])
+    mean = load_model(out).state_dict()
+    key = "blocks.0.moe.router.weight" if "blocks.0.moe.router.weight" in mean else next(iter(mean))
+    assert not torch.equal(a[key], b[key])
+    for k in mean:
+        if mean[k].is_floating_point():
+            assert torch.allclose(mean[k], (a[k] + b[k]) / 2, atol=1e-6), k
+    other = tmp_path / "other.safetensors"
+    save_model(Inter2Former(Inter2FormerConfig(dlu_refine_blocks=1)).eval(), other)
+    with pytest.raises(WeightsError, match="another model config"):
+        average_weights([paths[0], other])
+    with pytest.raises(ValueError):
+        average_weights([])

@@ -1,0 +1,54 @@
+"""Uniform weight averaging of checkpoints from one run (a "soup" of snapshots).
+
+Snapshots along one fine-tuning run sit in one basin of the loss; their mean is
+usually flatter and generalises at least as well as any single one, and it needs no
+choice of "best" snapshot on a small validation set. Integer tensors (none at the
+time of writing) are taken from the last file.
+
+    python -m napari_inter2former.training.averaging OUT.safetensors A.safetensors B.safetensors ...
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from ..model import Inter2Former, load_model
+from ..model.weights import WeightsError, save_model
+
+
+def average_weights(paths: list[str | Path]) -> Inter2Former:
+    """A model whose floating-point tensors are the mean of those in `paths` (same config)."""
+    if not paths:
+        raise ValueError("nothing to average")
+    models = [load_model(p) for p in paths]
+    config = models[0].config
+    for path, model in zip(paths, models):
+        if model.config != config:
+            raise WeightsError(f"{path} has another model config than {paths[0]}")
+    states = [m.state_dict() for m in models]
+    mean = {}
+    for key, last in states[-1].items():
+        if last.is_floating_point():
+            mean[key] = torch.stack([s[key].float() for s in states]).mean(dim=0).to(last.dtype)
+        else:
+            mean[key] = last
+    out = Inter2Former(config)
+    out.load_state_dict(mean)
+    return out.eval()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", help="averaged .safetensors to write")
+    parser.add_argument("inputs", nargs="+", help=".safetensors files of one run")
+    args = parser.parse_args(argv)
+    model = average_weights(args.inputs)
+    save_model(model, args.out, {"averaged_from": ", ".join(Path(p).name for p in args.inputs)})
+    print(f"wrote the mean of {len(args.inputs)} files to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
