@@ -35,9 +35,8 @@ def average_weights(paths: list[str | Path]) -> Inter2Former:
             mean[key] = torch.stack([s[key].float() for s in states]).mean(dim=0).to(last.dtype)
         else:
             mean[key] = last
-    out = Inter2Former(config)
-    out.load_state_dict(mean)
-    return out.eval()
+    models[-1].load_state_dict(mean)  # same config: reuse the last model rather than build another
+    return models[-1].eval()
 
 
 def main(argv: list[str] | None = None) -> None:
