@@ -9,7 +9,7 @@ import torch
 from napari_inter2former.model.reference_map import initial_reference_map, paint_click
 from napari_inter2former.training.click_simulation import deepest_point, next_click
 from napari_inter2former.training.dataset import CropSampler, load_folder
-from napari_inter2former.training.losses import normalized_focal_loss
+from napari_inter2former.training.losses import normalized_focal_loss, soft_iou_loss
 from napari_inter2former.training.trainer import TrainConfig, Trainer, build_model, sample_rounds
 
 
@@ -54,6 +54,40 @@ def test_loss_decreases_on_a_tiny_batch(tmp_path):
     after = _fixed_loss(trainer.model, images, targets)
     assert np.isfinite(stats["loss"])
     assert after < 0.7 * before, (before, after)
+
+
+def test_soft_iou_loss_tracks_overlap_and_pulls_probabilities_toward_the_target():
+    target = torch.zeros(2, 1, 16, 16, dtype=torch.bool)
+    target[:, :, 4:12, 4:12] = True
+    confident = torch.where(target, 20.0, -20.0)
+    assert float(soft_iou_loss(confident, target)) < 1e-3
+    assert float(soft_iou_loss(-confident, target)) > 0.99
+    half = confident.clone()
+    half[:, :, 4:8, 4:12] = -20.0  # half of the object missed
+    assert abs(float(soft_iou_loss(half, target)) - 0.5) < 0.01
+    logits = torch.zeros(2, 1, 16, 16, requires_grad=True)
+    soft_iou_loss(logits, target).backward()
+    # Lowering the loss raises object logits and lowers background ones.
+    assert (logits.grad[target] < 0).all() and (logits.grad[~target] > 0).all()
+
+
+def test_iou_weight_adds_the_soft_iou_term(tmp_path):
+    torch.manual_seed(0)
+    _write_folder(tmp_path)
+    sampler = CropSampler(load_folder(tmp_path), crop=64, seed=0)
+    batch = sampler.batch(2)
+    sampler.batch = lambda size: batch
+    losses = []
+    for weight in (0.0, 1.0):
+        torch.manual_seed(0)
+        cfg = TrainConfig(steps=1, batch=2, crop=64, lr=0.0, warmup=1, max_rounds=0, threads=1, frozen_blocks=0,
+                          iou_weight=weight)
+        trainer = Trainer(build_model(imagenet_init=False), sampler, cfg, tmp_path / f"run{weight}")
+        losses.append(trainer.train_step())
+    plain, with_iou = losses
+    assert abs(plain["full"] - with_iou["full"]) < 1e-6  # same model, same batch
+    extra = with_iou["loss"] - (with_iou["full"] + cfg.coarse_weight * with_iou["coarse"] + with_iou["commit"])
+    assert 0.05 < extra <= 1.0, extra
 
 
 def test_checkpoint_resume_restores_step_and_weights(tmp_path):

@@ -21,3 +21,17 @@ def normalized_focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: flo
     log_pt = -F.binary_cross_entropy_with_logits(logits, target, reduction="none")
     loss = -alpha_t * beta * mult * log_pt
     return loss.sum(dim=dims).div(count).mean()
+
+
+def soft_iou_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
+    """1 - soft IoU of sigmoid(logits) with the target, per sample, mean over the batch.
+
+    The evaluation counts clicks to IoU 0.90, where each outline pixel of a small object
+    matters; the focal loss weighs pixels, not the object's overlap, so this term can be
+    added to aim at the metric itself (TrainConfig.iou_weight)."""
+    p = torch.sigmoid(logits.float())
+    t = target.float()
+    dims = (1, 2, 3)
+    inter = (p * t).sum(dims)
+    union = (p + t - p * t).sum(dims)
+    return (1 - (inter + eps) / (union + eps)).mean()

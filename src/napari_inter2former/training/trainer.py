@@ -31,7 +31,7 @@ from ..model.reference_map import paint_clicks, update_reference_map
 from .batches import BatchStream, batch_iterator
 from .corrective_clicks import CorrectiveClicker
 from .dataset import CropSampler
-from .losses import normalized_focal_loss
+from .losses import normalized_focal_loss, soft_iou_loss
 
 
 @dataclass
@@ -45,6 +45,7 @@ class TrainConfig:
     max_rounds: int = 12
     round_decay: float = 0.6
     coarse_weight: float = 0.4
+    iou_weight: float = 0.0  # weight of a soft-IoU term on the full-resolution logits (0: focal loss only)
     threads: int = 2
     seed: int = 0
     checkpoint_every: int = 250
@@ -162,6 +163,8 @@ class Trainer:
         loss_full = normalized_focal_loss(out.logits, targets_dev)
         loss_coarse = normalized_focal_loss(out.coarse_logits, coarse_target)
         loss = loss_full + cfg.coarse_weight * loss_coarse + out.commit_loss
+        if cfg.iou_weight > 0:
+            loss = loss + cfg.iou_weight * soft_iou_loss(out.logits, targets_dev)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
