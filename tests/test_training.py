@@ -86,8 +86,11 @@ def test_iou_weight_adds_the_soft_iou_term(tmp_path):
         losses.append(trainer.train_step())
     plain, with_iou = losses
     assert abs(plain["full"] - with_iou["full"]) < 1e-6  # same model, same batch
-    extra = with_iou["loss"] - (with_iou["full"] + cfg.coarse_weight * with_iou["coarse"] + with_iou["commit"])
-    assert 0.05 < extra <= 1.0, extra
+    def extra(stats):  # the loss beyond focal (full + coarse) and commitment terms
+        return stats["loss"] - (stats["full"] + cfg.coarse_weight * stats["coarse"] + stats["commit"])
+
+    assert abs(extra(plain)) < 1e-5, extra(plain)
+    assert 0.05 < extra(with_iou) <= 1.0, extra(with_iou)
 
 
 def test_checkpoint_resume_restores_step_and_weights(tmp_path):
