@@ -124,3 +124,24 @@ def test_next_click_targets_the_larger_error():
     y, x, positive = next_click(gt, pred)
     assert positive and gt[y, x] and not pred[y, x]
     assert next_click(gt, gt.copy()) is None
+
+
+def test_hold_clicked_pixels_batch_matches_the_session_rule():
+    from napari_inter2former.session.object_session import hold_clicked_pixels
+    from napari_inter2former.session.clicks import Click
+    from napari_inter2former.training.trainer import hold_clicked_pixels_batch
+
+    pred = torch.zeros(2, 8, 8, dtype=torch.bool)
+    pred[1, 2:6, 2:6] = True
+    rounds = [
+        (torch.tensor([1, 3]), torch.tensor([1, 3]), torch.tensor([True, False])),
+        (torch.tensor([-1, 3]), torch.tensor([0, 3]), torch.tensor([True, True])),  # map 0: no click
+    ]
+    held = hold_clicked_pixels_batch(pred, rounds)
+    assert not pred[0, 1, 1]  # the input is left alone
+    for b in range(2):
+        clicks = [Click(int(ys[b]), int(xs[b]), bool(pos[b])) for ys, xs, pos in rounds if ys[b] >= 0]
+        expected = hold_clicked_pixels(pred[b].numpy().copy(), clicks, (0, 8, 0, 8))
+        assert np.array_equal(held[b].numpy(), expected)
+    assert held[0, 1, 1] and held[1, 3, 3]  # later click on (3, 3) in map 1 wins
+    assert int(held[0].sum()) == 1 and int(held[1].sum()) == 16

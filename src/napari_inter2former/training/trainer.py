@@ -46,6 +46,7 @@ class TrainConfig:
     round_decay: float = 0.6
     coarse_weight: float = 0.4
     iou_weight: float = 0.0  # weight of a soft-IoU term on the full-resolution logits (0: focal loss only)
+    hold_clicked: int = 0  # 1: corrective rounds give each clicked pixel its click's label, as the session does
     threads: int = 2
     seed: int = 0
     checkpoint_every: int = 250
@@ -71,6 +72,23 @@ def lr_at(step: int, cfg: TrainConfig, elapsed: float | None = None) -> float:
     else:
         progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
     return cfg.lr * (1 - min(progress, 1.0)) ** 0.9  # poly decay
+
+
+def hold_clicked_pixels_batch(pred: torch.Tensor, clicks) -> torch.Tensor:
+    """pred (B, H, W) bool with every clicked pixel set to its click's label (later clicks win).
+
+    The batched form of the session's rule (`session.object_session.hold_clicked_pixels`).
+    Without it, training rounds drift from inference on one-pixel error bands: the simulated
+    user clicks the same unfollowed pixel again and again, where at inference that pixel is
+    held and the next click moves along the band. clicks: (ys, xs, positive) per round, y < 0
+    for "no click in this map".
+    """
+    pred = pred.clone()
+    for ys, xs, positive in clicks:
+        ys, xs, positive = ys.to(pred.device), xs.to(pred.device), positive.to(pred.device)
+        rows = torch.nonzero(ys >= 0)[:, 0]
+        pred[rows, ys[rows], xs[rows]] = positive[rows]
+    return pred
 
 
 def sample_rounds(rng: np.random.Generator, cfg: TrainConfig) -> int:
@@ -135,12 +153,16 @@ class Trainer:
             return ref
         detached = type(features)(features.tokens.detach(), tuple(e.detach() for e in features.edges))
         radius = self.model.config.click_radius
+        made = []  # the clicks of these rounds, (ys, xs, positive) per round
         for _ in range(rounds):
             with torch.no_grad():
                 out = self.model.decode(detached, ref, fast=False)
             pred = out.logits[:, 0] > 0
+            if self.cfg.hold_clicked:
+                pred = hold_clicked_pixels_batch(pred, made)
             ref = update_reference_map(ref, pred)
             ys, xs, positive = self.clicker.clicks(targets_np, pred.cpu().numpy())
+            made.append((ys, xs, positive))
             ref = paint_clicks(ref, ys, xs, positive, radius)
         return ref
 
