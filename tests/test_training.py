@@ -145,3 +145,26 @@ def test_hold_clicked_pixels_batch_matches_the_session_rule():
         assert np.array_equal(held[b].numpy(), expected)
     assert held[0, 1, 1] and held[1, 3, 3]  # later click on (3, 3) in map 1 wins
     assert int(held[0].sum()) == 1 and int(held[1].sum()) == 16
+
+
+def test_hold_clicked_flag_applies_the_rule_in_every_corrective_round(tmp_path, monkeypatch):
+    import napari_inter2former.training.trainer as trainer_module
+
+    _write_folder(tmp_path)
+    sampler = CropSampler(load_folder(tmp_path), crop=64, seed=0)
+    calls = []
+    real = trainer_module.hold_clicked_pixels_batch
+
+    def counting(pred, clicks):
+        calls.append(len(clicks))
+        return real(pred, clicks)
+
+    monkeypatch.setattr(trainer_module, "hold_clicked_pixels_batch", counting)
+    for flag in (0, 1):
+        calls.clear()
+        # round_decay 1e3 puts almost all of P(k) on k = max_rounds = 2
+        cfg = TrainConfig(steps=1, batch=2, crop=64, lr=0.0, warmup=1, max_rounds=2, round_decay=1e3,
+                          threads=1, frozen_blocks=0, hold_clicked=flag)
+        stats = Trainer(build_model(imagenet_init=False), sampler, cfg, tmp_path / f"run{flag}").train_step()
+        assert stats["rounds"] == 2
+        assert calls == ([0, 1] if flag else [])  # round r holds the r clicks made before it
