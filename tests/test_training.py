@@ -7,10 +7,13 @@ import tifffile
 import torch
 
 from napari_inter2former.model.reference_map import initial_reference_map, paint_click
+from napari_inter2former.session.clicks import Click
+from napari_inter2former.session.object_session import hold_clicked_pixels
 from napari_inter2former.training.click_simulation import deepest_point, next_click
 from napari_inter2former.training.dataset import CropSampler, load_folder
 from napari_inter2former.training.losses import normalized_focal_loss, soft_iou_loss
-from napari_inter2former.training.trainer import TrainConfig, Trainer, build_model, sample_rounds
+from napari_inter2former.training.trainer import (TrainConfig, Trainer, build_model, hold_clicked_pixels_batch,
+                                                  sample_rounds)
 
 
 def _write_folder(root, n_images=2, size=96, seed=0):
@@ -127,10 +130,6 @@ def test_next_click_targets_the_larger_error():
 
 
 def test_hold_clicked_pixels_batch_matches_the_session_rule():
-    from napari_inter2former.session.object_session import hold_clicked_pixels
-    from napari_inter2former.session.clicks import Click
-    from napari_inter2former.training.trainer import hold_clicked_pixels_batch
-
     pred = torch.zeros(2, 8, 8, dtype=torch.bool)
     pred[1, 2:6, 2:6] = True
     rounds = [
