@@ -167,3 +167,20 @@ def test_hold_clicked_flag_applies_the_rule_in_every_corrective_round(tmp_path, 
         stats = Trainer(build_model(imagenet_init=False), sampler, cfg, tmp_path / f"run{flag}").train_step()
         assert stats["rounds"] == 2
         assert calls == ([0, 1] if flag else [])  # round r holds the r clicks made before it
+
+
+def test_degrade_zero_keeps_intensity_order(tmp_path):
+    """--degrade 0 turns off inversion, blur and noise: what is left (gamma, gain, offset)
+    keeps the order of grey values; the default degrades a ramp in some of 40 draws."""
+    ramp = torch.linspace(0, 1, 64).expand(3, 8, 64).clone()
+
+    def keeps_order(sampler):
+        out = sampler._intensity(ramp, colour=False)
+        return bool((out[:, :, 1:] >= out[:, :, :-1]).all()) and float(out.std()) > 0
+
+    _write_folder(tmp_path)
+    images = load_folder(tmp_path)
+    clean = CropSampler(images, crop=64, seed=0, degrade=0.0)
+    default = CropSampler(images, crop=64, seed=0)
+    assert all(keeps_order(clean) for _ in range(40))
+    assert not all(keeps_order(default) for _ in range(40))

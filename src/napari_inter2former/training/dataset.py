@@ -88,8 +88,10 @@ class CropSampler:
     """Draws (image crop, target mask) pairs around random objects."""
 
     def __init__(self, images: list[LabelledImage], crop: int = 256, subset_weights: dict[str, float] | None = None,
-                 seed: int = 0, zoom_matched: float = 0.0):
+                 seed: int = 0, zoom_matched: float = 0.0, degrade: float = 1.0):
         self.images = images
+        # Scales the chances of the degrading augmentations (inversion, blur, noise); 0 turns them off.
+        self.degrade = degrade
         self.crop = crop
         # Probability of showing a small object at the magnification the predictor decodes it at
         # (session.window.WindowPolicy.zoom), instead of near its native size.
@@ -155,13 +157,13 @@ class CropSampler:
             image = image.mean(0, keepdim=True).expand(3, -1, -1).clone()
         elif colour and rng.random() < 0.2:
             image = image[torch.from_numpy(rng.permutation(3))]
-        if rng.random() < 0.2:  # brightfield-like contrast: dark objects on a bright background
+        if rng.random() < 0.2 * self.degrade:  # brightfield-like contrast: dark objects on a bright background
             image = 1.0 - image
         image = image.clamp(0, 1) ** float(np.exp(rng.uniform(-0.4, 0.4)))
         image = image * rng.uniform(0.7, 1.3) + rng.uniform(-0.1, 0.1)
-        if rng.random() < 0.3:
+        if rng.random() < 0.3 * self.degrade:
             image = F.avg_pool2d(image[None], 3, 1, 1, count_include_pad=False)[0]
-        if rng.random() < 0.4:
+        if rng.random() < 0.4 * self.degrade:
             image = image + torch.randn_like(image) * rng.uniform(0.0, 0.08)
         return image.clamp(0, 1)
 
