@@ -1,6 +1,6 @@
 """How the shipped model holds up when val images change contrast, pixel size or noise.
 
-    python scripts/val_variants.py OUT_DIR [orig invert x0.5 x2 noise] [--max-zoom Z]
+    python scripts/val_variants.py OUT_DIR [orig invert x0.5 x2 noise] [--max-zoom Z] [--weights W]
 
 Each variant is written as a data folder under OUT_DIR (images resampled linearly, labels by
 nearest neighbour) and scored with the training loop's quick validator (at most 3 objects per
@@ -57,10 +57,11 @@ def main() -> None:
     parser.add_argument("out")
     parser.add_argument("kinds", nargs="*", default=["orig", "invert", "x0.5", "x2", "noise"])
     parser.add_argument("--max-zoom", type=float, default=WindowPolicy.max_zoom)
+    parser.add_argument("--weights", default="default", help="a .safetensors file (default: the shipped weights)")
     args = parser.parse_args()
     for kind in args.kinds:
         data = VAL if kind == "orig" else write_variant(Path(args.out), kind)
-        predictor = Predictor(threads=2, window_policy=WindowPolicy(max_zoom=args.max_zoom))
+        predictor = Predictor(weights=args.weights, threads=2, window_policy=WindowPolicy(max_zoom=args.max_zoom))
         report = evaluate_predictor(predictor, data, max_per_image=3, limit_images=None)
         for subset, m in report["subsets"].items():
             print(f"{kind:7s} {subset:9s} objects {m['objects']:4d}  NoC@90 {m['noc90']:5.2f}  NoF@90 {m['nof90']:3d}  "
