@@ -20,14 +20,12 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from napari_inter2former.model import load_model
 from napari_inter2former.session.predictor import default_weights_path
 from napari_inter2former.training.dataset import CropSampler, load_folder
 from napari_inter2former.training.initial_prompts import initial_reference
-from napari_inter2former.training.losses import normalized_focal_loss
-from napari_inter2former.training.packed_data import load_packed
+from napari_inter2former.training.trainer import TrainConfig, mask_iou, training_loss
 
 
 def main() -> None:
@@ -45,8 +43,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
-    images = load_packed(args.data) if args.data.endswith(".npz") else load_folder(args.data)
-    images = [im for im in images if im.subset == args.subset]
+    images = [im for im in load_folder(args.data) if im.subset == args.subset]
     if not images:
         raise SystemExit(f"no '{args.subset}' images in {args.data}")
     sampler = CropSampler(images, crop=224, seed=args.seed)
@@ -62,8 +59,7 @@ def main() -> None:
         with torch.no_grad():
             pred = torch.cat([model.decode(model.encode(crops[i : i + b]), refs[i : i + b], fast=False).logits > 0
                               for i in range(0, args.samples, b)])
-        inter = (pred & targets).sum((1, 2, 3)).float()
-        iou = inter / (pred | targets).sum((1, 2, 3)).float().clamp(min=1)
+        iou = mask_iou(pred, targets)
         print(f"step {step:4d} {time.time() - started:5.0f}s  IoU mean {iou.mean():.3f} min {iou.min():.3f}  "
               f">=0.90: {int((iou >= 0.9).sum())}/{args.samples}", flush=True)
 
@@ -74,9 +70,7 @@ def main() -> None:
         j = ((step - 1) * b) % args.samples
         crop, ref, target = crops[j : j + b], refs[j : j + b], targets[j : j + b]
         out = model.decode(model.encode(crop), ref, fast=False)
-        coarse_target = F.adaptive_avg_pool2d(target.float(), out.coarse_logits.shape[-2:]) > 0.5
-        loss = (normalized_focal_loss(out.logits, target) + 0.4 * normalized_focal_loss(out.coarse_logits, coarse_target)
-                + out.commit_loss)  # the trainer's loss with its default coarse weight
+        loss = training_loss(out, target, TrainConfig.coarse_weight)[0]  # the trainer's default loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -75,6 +75,24 @@ def lr_at(step: int, cfg: TrainConfig, elapsed: float | None = None) -> float:
     return cfg.lr * (1 - min(progress, 1.0)) ** 0.9  # poly decay
 
 
+def training_loss(out, targets: torch.Tensor, coarse_weight: float, iou_weight: float = 0.0):
+    """(total, full-resolution focal, coarse focal) loss of a dense decode against (B, 1, H, W) bool
+    targets: focal terms, BSQ commitment and the optional soft-IoU term."""
+    coarse_target = F.adaptive_avg_pool2d(targets.float(), out.coarse_logits.shape[-2:]) > 0.5
+    loss_full = normalized_focal_loss(out.logits, targets)
+    loss_coarse = normalized_focal_loss(out.coarse_logits, coarse_target)
+    loss = loss_full + coarse_weight * loss_coarse + out.commit_loss
+    if iou_weight > 0:
+        loss = loss + iou_weight * soft_iou_loss(out.logits, targets)
+    return loss, loss_full, loss_coarse
+
+
+def mask_iou(pred: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Per-sample IoU of (B, 1, H, W) bool masks (an empty union counts as 0)."""
+    inter = (pred & targets).sum((1, 2, 3)).float()
+    return inter / (pred | targets).sum((1, 2, 3)).float().clamp(min=1)
+
+
 def hold_clicked_pixels_batch(pred: torch.Tensor, clicks) -> torch.Tensor:
     """pred (B, H, W) bool with every clicked pixel set to its click's label (later clicks win).
 
@@ -182,25 +200,17 @@ class Trainer:
         rounds = sample_rounds(self.rng, cfg)
         ref = self._corrective_rounds(features, ref, targets[:, 0].numpy(), rounds)
         out = self.model.decode(features, ref, fast=False)
-        coarse_target = F.adaptive_avg_pool2d(targets_dev.float(), out.coarse_logits.shape[-2:]) > 0.5
-        loss_full = normalized_focal_loss(out.logits, targets_dev)
-        loss_coarse = normalized_focal_loss(out.coarse_logits, coarse_target)
-        loss = loss_full + cfg.coarse_weight * loss_coarse + out.commit_loss
-        if cfg.iou_weight > 0:
-            loss = loss + cfg.iou_weight * soft_iou_loss(out.logits, targets_dev)
+        loss, loss_full, loss_coarse = training_loss(out, targets_dev, cfg.coarse_weight, cfg.iou_weight)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
         self.optimizer.step()
         self.model.update_balance_biases()
         with torch.no_grad():
-            pred = out.logits > 0
-            inter = (pred & targets_dev).sum((1, 2, 3)).float()
-            union = (pred | targets_dev).sum((1, 2, 3)).float().clamp(min=1)
+            iou = float(mask_iou(out.logits > 0, targets_dev).mean())
         self.step += 1
         return {"step": self.step, "loss": float(loss.detach()), "full": float(loss_full.detach()), "coarse": float(loss_coarse.detach()),
-                "commit": float(out.commit_loss.detach()), "rounds": rounds, "iou": float((inter / union).mean()),
-                "lr": lr}
+                "commit": float(out.commit_loss.detach()), "rounds": rounds, "iou": iou, "lr": lr}
 
     def _elapsed(self) -> float | None:
         return None if self._started is None else time.time() - self._started
