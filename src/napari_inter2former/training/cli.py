@@ -24,6 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dlu-refine", type=int, default=0,
                         help="add this many full-resolution refine blocks to the upsampler (identity at start; "
                              "extends --init-weights models that have fewer)")
+    parser.add_argument("--grow-blocks", type=int, default=0,
+                        help="grow the token decoder to this many DHA blocks (new ones start as identities)")
+    parser.add_argument("--grow-expert-hidden", type=int, default=0,
+                        help="widen every HMoE expert to this hidden size (new units start switched off)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     parser.add_argument("--no-progress", action="store_true")
     for field in dataclasses.fields(TrainConfig):
@@ -55,6 +59,11 @@ def run(args) -> int:
         model = extend_model(model, dlu_reference=True)
     if args.dlu_refine > model.config.dlu_refine_blocks:
         model = extend_model(model, dlu_refine_blocks=args.dlu_refine)
+    if args.grow_blocks > model.config.num_blocks or args.grow_expert_hidden > model.config.expert_hidden:
+        from .decoder_growth import grow_token_decoder
+
+        model = grow_token_decoder(model, max(args.grow_blocks, model.config.num_blocks),
+                                   max(args.grow_expert_hidden, model.config.expert_hidden), seed=cfg.seed)
     trainer = Trainer(model, sampler, cfg, Path(args.out), device)
     if args.resume and trainer.resume():
         print(f"resumed at step {trainer.step}")
