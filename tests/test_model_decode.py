@@ -127,10 +127,11 @@ def test_dense_path_is_batched(model_and_features):
 
 
 @pytest.mark.parametrize("change, new_tensors", [({"dlu_reference": True}, ".ref_proj."),
-                                                  ({"dlu_refine_blocks": 2}, ".refine.")])
-def test_added_upsampler_parts_start_as_no_ops(change, new_tensors):
-    """Adding R or refine blocks to the upsampler of a trained model keeps its function until
-    training moves the new tensors."""
+                                                  ({"dlu_refine_blocks": 2}, ".refine."),
+                                                  ({"neck_blocks": 2}, "encoder.neck.")])
+def test_added_parts_start_as_no_ops(change, new_tensors):
+    """Adding R or refine blocks to the upsampler, or neck blocks to the encoder, of a trained
+    model keeps its function until training moves the new tensors."""
     torch.manual_seed(1)
     plain = Inter2Former().eval()
     extended = Inter2Former(Inter2FormerConfig(**change)).eval()

@@ -45,6 +45,9 @@ class Inter2FormerConfig:
     # where the outline is drawn. Each block's last conv starts at zero, so adding blocks keeps
     # a trained model's function.
     dlu_refine_blocks: int = 0
+    # Residual blocks on the stride-8 tokens at the end of the encoder (capacity for fine
+    # features; each starts as an identity, so adding blocks keeps a trained model's function).
+    neck_blocks: int = 0
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

@@ -52,13 +52,30 @@ class MBConv(nn.Module):
         return x + y if self.residual else y
 
 
+class NeckBlock(nn.Module):
+    """x + pw2(gelu(pw1(dw3x3(x)))) on the stride-8 tokens. pw2 starts at zero, so adding
+    blocks to a trained encoder keeps its function; 3x3 keeps the receptive field growth
+    (8 px per block) well inside the feature cache's 64 px halo."""
+
+    def __init__(self, dim: int, expand: int = 4):
+        super().__init__()
+        self.dw = nn.Conv2d(dim, dim, 3, padding=1, groups=dim)
+        self.pw1 = nn.Conv2d(dim, dim * expand, 1)
+        self.pw2 = nn.Conv2d(dim * expand, dim, 1)
+        nn.init.zeros_(self.pw2.weight)
+        nn.init.zeros_(self.pw2.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.pw2(F.gelu(self.pw1(self.dw(x))))
+
+
 class ImageEncoder(nn.Module):
     """(B, 3, H, W) image in [0, 1] -> (B, dim, H/8, W/8) tokens. H, W multiples of 16."""
 
     stride = 8
     alignment = 16  # deepest stride: tile origins must be multiples of it
 
-    def __init__(self, dim: int):
+    def __init__(self, dim: int, neck_blocks: int = 0):
         super().__init__()
         self._conv_stem = nn.Conv2d(3, 32, 3, 2, 1, bias=False)
         self._bn0 = nn.BatchNorm2d(32, eps=_BN_EPS)
@@ -70,6 +87,7 @@ class ImageEncoder(nn.Module):
         self.lateral8 = nn.Conv2d(_LITE0_BLOCKS[STRIDE8_BLOCK][3], dim, 1)
         self.lateral16 = nn.Conv2d(cin, dim, 1)
         self.fuse = nn.Sequential(nn.Conv2d(dim, dim, 3, padding=1), nn.GELU(), nn.Conv2d(dim, dim, 1))
+        self.neck = nn.ModuleList(NeckBlock(dim) for _ in range(neck_blocks))
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
@@ -82,7 +100,10 @@ class ImageEncoder(nn.Module):
             if index == STRIDE8_BLOCK:
                 feat8 = x
         top = F.interpolate(self.lateral16(x), scale_factor=2.0, mode="nearest")
-        return self.fuse(self.lateral8(feat8) + top)
+        x = self.fuse(self.lateral8(feat8) + top)
+        for block in self.neck:
+            x = block(x)
+        return x
 
     def load_imagenet(self, state_dict: dict[str, torch.Tensor]) -> int:
         """Copy matching Lite0 ImageNet tensors; returns how many were loaded."""

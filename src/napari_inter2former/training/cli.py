@@ -24,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dlu-refine", type=int, default=0,
                         help="add this many full-resolution refine blocks to the upsampler (identity at start; "
                              "extends --init-weights models that have fewer)")
+    parser.add_argument("--neck-blocks", type=int, default=0,
+                        help="add this many residual blocks on the encoder's stride-8 tokens (identity at start; "
+                             "extends --init-weights models that have fewer)")
     parser.add_argument("--grow-blocks", type=int, default=0,
                         help="grow the token decoder to this many DHA blocks (new ones start as identities)")
     parser.add_argument("--grow-expert-hidden", type=int, default=0,
@@ -59,6 +62,8 @@ def run(args) -> int:
         model = extend_model(model, dlu_reference=True)
     if args.dlu_refine > model.config.dlu_refine_blocks:
         model = extend_model(model, dlu_refine_blocks=args.dlu_refine)
+    if args.neck_blocks > model.config.neck_blocks:
+        model = extend_model(model, neck_blocks=args.neck_blocks)
     if args.grow_blocks > model.config.num_blocks or args.grow_expert_hidden > model.config.expert_hidden:
         from .decoder_growth import grow_token_decoder
 
