@@ -54,8 +54,8 @@ class MBConv(nn.Module):
 
 class NeckBlock(nn.Module):
     """x + pw2(gelu(pw1(dw3x3(x)))) on the stride-8 tokens. pw2 starts at zero, so adding
-    blocks to a trained encoder keeps its function; 3x3 keeps the receptive field growth
-    (8 px per block) well inside the feature cache's 64 px halo."""
+    blocks to a trained encoder keeps its function. A 3x3 kernel grows the receptive field by
+    only 8 px per block (the feature cache keeps a 64 px halo around each tile)."""
 
     def __init__(self, dim: int, expand: int = 4):
         super().__init__()

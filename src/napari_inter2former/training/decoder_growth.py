@@ -54,7 +54,7 @@ def grow_token_decoder(model: Inter2Former, num_blocks: int | None = None, exper
     if num_blocks < cfg.num_blocks or expert_hidden < cfg.expert_hidden:
         raise ValueError(f"can only grow the decoder: blocks {cfg.num_blocks} -> {num_blocks}, "
                          f"expert hidden {cfg.expert_hidden} -> {expert_hidden}")
-    torch.manual_seed(seed)
+    torch.manual_seed(seed)  # the new input-side weights' random init; the trainer reseeds its own streams
     grown = Inter2Former(dataclasses.replace(cfg, num_blocks=num_blocks, expert_hidden=expert_hidden))
     trained = model.state_dict()
     own = grown.state_dict()
