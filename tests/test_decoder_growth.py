@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -54,7 +56,7 @@ def test_grown_decoder_computes_the_same_function(trained_and_grown, fast):
 
 def test_new_output_projections_receive_gradients(trained_and_grown):
     _, grown = trained_and_grown
-    grown = grow_token_decoder(grown.train(), seed=0)  # a copy with unchanged sizes
+    grown = copy.deepcopy(grown).train()  # a copy: the module-scoped fixture stays in eval mode
     out = grown.decode(grown.encode(torch.rand(1, 3, H, W)), _later_click_map(), fast=False)
     (out.logits.mean() + out.commit_loss).backward()
     assert grown.blocks[3].attn.proj.weight.grad.abs().sum() > 0  # new block: zero weights, live gradient
