@@ -1,6 +1,7 @@
 """How the shipped model holds up when val images change contrast, pixel size or noise.
 
-    python scripts/val_variants.py OUT_DIR [orig invert x0.5 x2 noise] [--max-zoom Z] [--weights W]
+    python scripts/val_variants.py OUT_DIR [orig invert x0.5 x2 x3 x4 noise] [--max-zoom Z] [--no-shrink]
+                                   [--weights W]
 
 Each variant is written as a data folder under OUT_DIR (images resampled linearly, labels by
 nearest neighbour) and scored with the training loop's quick validator (at most 3 objects per
@@ -30,8 +31,8 @@ def variant(image: np.ndarray, labels: np.ndarray, kind: str) -> tuple[np.ndarra
     if kind == "invert":
         return image.max() - image, labels
     out = image.astype(np.float32)
-    if kind in ("x2", "x0.5"):
-        f = 2.0 if kind == "x2" else 0.5
+    if kind.startswith("x"):  # pixel size divided by the factor: x2, x3, x0.5...
+        f = float(kind[1:])
         out = ndi.zoom(out, (f, f, 1)[: image.ndim], order=1)
         labels = ndi.zoom(labels, f, order=0)
     elif kind == "noise":  # Gaussian noise at a tenth of the image's spread
@@ -42,6 +43,8 @@ def variant(image: np.ndarray, labels: np.ndarray, kind: str) -> tuple[np.ndarra
 
 def write_variant(root: Path, kind: str) -> Path:
     folder = root / kind
+    if (folder / "labels").is_dir() and len(list((folder / "labels").iterdir())) == len(find_pairs(VAL)):
+        return folder  # written by an earlier run
     for sub in ("images", "labels"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     for pair in find_pairs(VAL):
@@ -57,11 +60,13 @@ def main() -> None:
     parser.add_argument("out")
     parser.add_argument("kinds", nargs="*", default=["orig", "invert", "x0.5", "x2", "noise"])
     parser.add_argument("--max-zoom", type=float, default=WindowPolicy.max_zoom)
+    parser.add_argument("--no-shrink", action="store_true", help="decode large windows natively")
     parser.add_argument("--weights", default="default", help="a .safetensors file (default: the shipped weights)")
     args = parser.parse_args()
     for kind in args.kinds:
         data = VAL if kind == "orig" else write_variant(Path(args.out), kind)
-        predictor = Predictor(weights=args.weights, threads=2, window_policy=WindowPolicy(max_zoom=args.max_zoom))
+        policy = WindowPolicy(max_zoom=args.max_zoom, shrink=not args.no_shrink)
+        predictor = Predictor(weights=args.weights, threads=2, window_policy=policy)
         report = evaluate_predictor(predictor, data, max_per_image=3, limit_images=None)
         for subset, m in report["subsets"].items():
             print(f"{kind:7s} {subset:9s} objects {m['objects']:4d}  NoC@90 {m['noc90']:5.2f}  NoF@90 {m['nof90']:3d}  "

@@ -30,8 +30,8 @@ class DiskPredictor(Predictor):
 
     def __init__(self, grow: int = 6, shrink: int = 0, encode: bool = False, delay_s: float = 0.0, **kwargs):
         kwargs.setdefault("weights", None)
-        # Native windows: the disks are grown in image pixels, so tests can count them.
-        kwargs.setdefault("window_policy", WindowPolicy(max_zoom=1))
+        # Native windows (neither magnified nor shrunk): disks grow in image pixels, so tests can count them.
+        kwargs.setdefault("window_policy", WindowPolicy(max_zoom=1, shrink=False))
         super().__init__(**kwargs)
         self.grow, self.shrink, self.encode, self.delay_s = grow, shrink, encode, delay_s
         self.decodes = 0

@@ -15,7 +15,7 @@ from napari_inter2former.session import Click, ClickError, ImageError, ImageSour
 def predictor():
     torch.manual_seed(0)
     return Predictor(weights=None, model=Inter2Former(), tile_size=64, halo=32,
-                     window_policy=WindowPolicy(min_side=64, max_side=64, max_zoom=1))
+                     window_policy=WindowPolicy(min_side=64, max_side=64, max_zoom=1, shrink=False))
 
 
 def _image(shape=(64, 80)):
@@ -52,7 +52,7 @@ def test_non_finite_value_outside_the_sampled_patches_is_caught_on_read():
     image[1000, 1000] = np.nan  # between the 8x8 grid of 128 px statistics patches
     lazy = da.from_array(image, chunks=512)
     predictor = Predictor(weights=None, model=Inter2Former(), tile_size=64, halo=16,
-                          window_policy=WindowPolicy(min_side=64, max_side=64, max_zoom=1))
+                          window_policy=WindowPolicy(min_side=64, max_side=64, max_zoom=1, shrink=False))
     predictor.set_image(lazy)
     session = predictor.new_session()
     with pytest.raises(ImageError, match=r"region y \d+:\d+, x \d+:\d+ contains NaN or infinite values"):

@@ -143,3 +143,14 @@ def test_cli_max_zoom_reaches_the_predictor(folder, tmp_path):
     assert code == 0
     params = json.loads((out / "results.json").read_text())["methods"]["inter2former"]["params"]
     assert params["max_zoom"] == 1.0 and params["weights"] == "random-init"
+    assert params["shrink"] is True
+
+
+def test_cli_no_shrink_reaches_the_predictor(folder, tmp_path):
+    out = tmp_path / "noshrink"
+    code = cli_main(["evaluate", str(folder), "--methods", "inter2former", "--random-init", "--no-shrink",
+                     "--max-per-image", "1", "--limit-images", "1", "--max-clicks", "2", "--out", str(out),
+                     "--no-progress", "--no-plot"])
+    assert code == 0
+    params = json.loads((out / "results.json").read_text())["methods"]["inter2former"]["params"]
+    assert params["shrink"] is False and params["max_zoom"] == 2.0

@@ -31,7 +31,7 @@ def _blobs(shape=(96, 112), seed=0):
 
 
 def _predictor(model, image=None, **kw):
-    kw.setdefault("window_policy", WindowPolicy(min_side=64, max_side=128, max_zoom=1))
+    kw.setdefault("window_policy", WindowPolicy(min_side=64, max_side=128, max_zoom=1, shrink=False))
     predictor = Predictor(weights=None, model=model, tile_size=kw.pop("tile_size", 64), halo=kw.pop("halo", 32), **kw)
     if image is not None:
         predictor.set_image(image)
@@ -72,7 +72,7 @@ def test_add_click_result_and_cache(model):
 
 
 def test_reference_map_bookkeeping_between_clicks(model):
-    predictor = _predictor(model, _blobs(), window_policy=WindowPolicy(min_side=128, max_side=128, max_zoom=1))
+    predictor = _predictor(model, _blobs(), window_policy=WindowPolicy(min_side=128, max_side=128, max_zoom=1, shrink=False))
     calls = _spy(predictor)
     session = predictor.new_session()
     first = session.add_click(40, 50)
@@ -141,7 +141,7 @@ def test_set_clicks_replays_like_adding_one_by_one(model):
 
 def test_start_from_mask_then_predict_and_click(model):
     image = _blobs()
-    predictor = _predictor(model, image, window_policy=WindowPolicy(min_side=128, max_side=128, max_zoom=1))
+    predictor = _predictor(model, image, window_policy=WindowPolicy(min_side=128, max_side=128, max_zoom=1, shrink=False))
     calls = _spy(predictor)
     session = predictor.new_session()
     seed = np.zeros((20, 30), bool)
@@ -221,7 +221,7 @@ class RecordingArray:
 def test_lazy_image_is_read_only_where_needed(model):
     size = 2560  # > 4 Mpx: statistics come from an 8x8 grid of 128 px patches
     array = RecordingArray(np.random.default_rng(0).integers(0, 1000, (size, size), dtype=np.uint16))
-    predictor = _predictor(model, tile_size=64, halo=32, window_policy=WindowPolicy(min_side=64, max_side=64, max_zoom=1))
+    predictor = _predictor(model, tile_size=64, halo=32, window_policy=WindowPolicy(min_side=64, max_side=64, max_zoom=1, shrink=False))
     predictor.set_image(array)
     assert len(array.reads) == 64 and array.pixels_read() == 64 * 128 * 128
     array.reads.clear()
@@ -248,7 +248,7 @@ def test_dask_image_computes_only_needed_chunks(model):
     size, chunk = 4096, 256
     image = da.map_blocks(make_chunk, chunks=((chunk,) * (size // chunk),) * 2, dtype=np.uint16,
                           meta=np.empty((0, 0), np.uint16))
-    predictor = _predictor(model, tile_size=64, halo=32, window_policy=WindowPolicy(min_side=64, max_side=64, max_zoom=1))
+    predictor = _predictor(model, tile_size=64, halo=32, window_policy=WindowPolicy(min_side=64, max_side=64, max_zoom=1, shrink=False))
     predictor.set_image(image)
     # Statistics read an 8x8 grid of 128 px patches: at most 4 chunks each, not all 256.
     assert len(set(computed)) <= 128
@@ -278,7 +278,7 @@ def test_undo_history_is_bounded():
 def test_keyed_images_keep_their_tile_caches():
     rng = np.random.default_rng(1)
     a, b = rng.random((64, 64)).astype(np.float32), rng.random((64, 64)).astype(np.float32)
-    predictor = Predictor(weights=None, max_images=2, window_policy=WindowPolicy(max_zoom=1))
+    predictor = Predictor(weights=None, max_images=2, window_policy=WindowPolicy(max_zoom=1, shrink=False))
     predictor.set_image(a, key="a")
     cache_a = predictor.cache
     predictor.new_session().add_click(30, 30)

@@ -6,7 +6,7 @@ import numpy as np
 
 from napari_inter2former.session.window import WindowPolicy, mask_touches_edges
 
-POLICY = WindowPolicy(stride=8, min_side=64, max_side=256, context=2.0, keep_margin=16, max_zoom=1)
+POLICY = WindowPolicy(stride=8, min_side=64, max_side=256, context=2.0, keep_margin=16, max_zoom=1, shrink=False)
 
 
 def test_choose_centres_a_min_side_window_on_a_small_focus():
@@ -68,7 +68,7 @@ def test_capped_growth_on_one_side_does_not_slide_away():
 def test_full_size_window_touching_everywhere_does_not_drift():
     """Regression: a max_side window whose grown span was clipped by the image border was
     re-centred a few pixels further in at every step (4 useless re-decodes per click)."""
-    policy = WindowPolicy(stride=8, min_side=512, max_side=512, max_zoom=1)
+    policy = WindowPolicy(stride=8, min_side=512, max_side=512, max_zoom=1, shrink=False)
     assert policy.grow((264, 776, 304, 816), (True, True, True, True), (1024, 1024)) is None
     # Below the cap, growth on both sides keeps the current window inside the capped one.
     y0, y1, x0, x1 = POLICY.grow((8, 200, 8, 72), (True, True, False, False), (1000, 1000))

@@ -112,3 +112,57 @@ def test_magnified_features_reject_sizes_off_the_stride(size):
         feats = predictor.cache.magnified(0, 64, 0, 64, size)
         assert feats.tokens.shape[-2:] == (size[0] // 8, size[1] // 8)
         assert feats.edges[0].shape[-2:] == size
+
+
+SHRINK = WindowPolicy(stride=8, min_side=256, max_side=1024, zoom_side=256, max_zoom=2.0, shrink=True)
+
+
+def test_large_windows_are_decoded_shrunk_and_others_keep_their_scale():
+    assert SHRINK.zoom((0, 512, 0, 384)) == 0.5 and SHRINK.decode_size((0, 512, 0, 384)) == (256, 192)
+    assert SHRINK.zoom((0, 256, 0, 256)) == 1.0  # min_side windows stay native (tile cache)
+    assert SHRINK.zoom((0, 64, 0, 64)) == 2.0  # small objects are still magnified
+    assert SHRINK.decode_size((0, 1000, 0, 1000)) == (256, 256)
+    assert SHRINK.zoom((0, 264, 0, 200)) == 256 / 264
+    assert WindowPolicy(shrink=False).zoom((0, 1024, 0, 1024)) == 1.0
+
+
+def test_session_decodes_a_large_object_shrunk_and_returns_native_pixels(monkeypatch):
+    monkeypatch.setattr(Predictor, "decode_window", component_decoder)
+    image = np.full((700, 700), 10, np.uint8)
+    yy, xx = np.mgrid[:700, :700]
+    cell = (yy - 350) ** 2 + (xx - 340) ** 2 <= 150**2  # 301 px across: larger than the first window
+    image[cell] = 200
+    predictor = Predictor(weights=None, model=Inter2Former().eval(), tile_size=256, halo=64, window_policy=SHRINK)
+    predictor.set_image(image)
+    grids = []
+    decode = Predictor.decode_window
+    monkeypatch.setattr(Predictor, "decode_window",
+                        lambda self, w, ref, progress=None: grids.append((w, tuple(ref.shape))) or decode(self, w, ref))
+    session = predictor.new_session()
+    first = session.add_click(350, 340)
+    # Native 256 px first window; the mask touches its edges, so it grows and is then decoded shrunk.
+    assert grids[0][1] == (256, 256) and grids[0][0][1] - grids[0][0][0] == 256
+    window, grid = grids[-1]
+    assert window[1] - window[0] > 301 and max(grid) == 256 and first.extra["zoom"] < 1.0
+    full = first.to_full(image.shape)
+    iou = (full & cell).sum() / (full | cell).sum()
+    assert iou > 0.97  # the shrunk grid costs at most ~1 native px along the outline
+    # A negative click near the edge is still honoured on native pixels (held clicked pixel).
+    second = session.add_click(350, 488, positive=False)
+    assert not second.to_full(image.shape)[350, 488] and second.to_full(image.shape)[350, 340]
+
+
+def test_shrunk_features_are_encoded_from_an_antialiased_window(monkeypatch):
+    # Plain bilinear at x0.25 reads 2 of every 4 pixels: fine texture would alias into the encoder.
+    torch.manual_seed(0)
+    predictor = Predictor(weights=None, window_policy=SHRINK)
+    image = np.random.default_rng(0).random((512, 512)).astype(np.float32)
+    predictor.set_image(image)
+    seen = []
+    encode = predictor.cache._encode
+    monkeypatch.setattr(predictor.cache, "_encode", lambda x: seen.append(x.clone()) or encode(x))
+    feats = predictor.cache.magnified(0, 512, 0, 512, (128, 128))
+    assert feats.tokens.shape[-2:] == (16, 16) and feats.edges[0].shape[-2:] == (128, 128)
+    region = torch.from_numpy(predictor.source.read(0, 512, 0, 512))[None]
+    smooth = torch.nn.functional.interpolate(region, size=(128, 128), mode="bilinear", antialias=True)
+    assert torch.allclose(seen[0][:, :, :128, :128], smooth.clamp(0, 1), atol=1e-5)

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import RANDOM_SEED, DiskPredictor, labels_of, notification_count, notifications_since, wait_idle
+from conftest import RANDOM_SEED, DiskPredictor, component_decoder, labels_of, notification_count, notifications_since, wait_idle
 
 from napari_inter2former._sample_data import nuclei_2d
 from napari_inter2former.journal import read_journal, replay
@@ -32,6 +32,21 @@ def _preview_full(viewer, widget, shape):
     """The preview layer's content pasted into a full-size array (it only holds the window)."""
     r = widget._result
     return np.zeros(shape, bool) if r is None else r.to_full(shape)
+
+
+def test_large_object_is_decoded_shrunk_and_committed_on_native_pixels(qtbot, open_widget, monkeypatch):
+    monkeypatch.setattr(Predictor, "decode_window", component_decoder)
+    image = np.full((640, 640), 10, np.uint8)
+    yy, xx = np.mgrid[:640, :640]
+    cell = (yy - 320) ** 2 + (xx - 300) ** 2 <= 140**2  # wider than the first 256 px window
+    image[cell] = 200
+    viewer, widget = open_widget(Predictor(weights=None, seed=RANDOM_SEED), image, name="cell")
+    viewer.layers[PROMPTS_NAME].add([320, 300])
+    wait_idle(qtbot, widget)
+    assert "shrunk ×" in widget.latency_label.text()
+    widget.commit()
+    committed = np.asarray(widget._target.data) == 1
+    assert (committed & cell).sum() / (committed | cell).sum() > 0.97
 
 
 def test_click_commit_undo_redo(qtbot, open_widget, random_predictor, nuclei):

@@ -68,7 +68,7 @@ class PeakRSS:
 def test_click_and_commit_on_a_20000_square_dask_image(qtbot, open_widget, capsys):
     levels = [BlobImage(SIDE, 1), BlobImage(SIDE // 4, 4), BlobImage(SIDE // 16, 16)]
     # the real encoder and decoder run (memory), the disk decoder gives a known object
-    predictor = DiskPredictor(grow=12, encode=True, window_policy=WindowPolicy(max_side=1024, max_zoom=1))
+    predictor = DiskPredictor(grow=12, encode=True, window_policy=WindowPolicy(max_side=1024, max_zoom=1, shrink=False))
     viewer, widget = open_widget(predictor, [lv.array for lv in levels], multiscale=True, name="huge")
     qtbot.wait(200)
     assert widget._target is None  # created on the first commit, not up front

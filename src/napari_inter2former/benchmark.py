@@ -188,7 +188,7 @@ def bench_clicks(model, windows: list[int], objects: int, later_clicks: int, see
     for side in [*windows, "auto"]:
         image_side = 1024 if side == "auto" else max(side, 1024)
         image, labels = blob_image(image_side, image_side, seed + (0 if side == "auto" else side))
-        policy = WindowPolicy() if side == "auto" else WindowPolicy(min_side=side, max_side=side, max_zoom=1)
+        policy = WindowPolicy() if side == "auto" else WindowPolicy(min_side=side, max_side=side, max_zoom=1, shrink=False)
         predictor = Predictor(model=model, tile_size=512, halo=64, window_policy=policy)
         predictor.set_image(image)
         # Large windows cost seconds per first click on 2 cores: fewer objects there.
@@ -375,7 +375,7 @@ def report(meta: dict, encoder: list[dict], clicks: list[dict], ratios: dict | N
     lines += [
         "",
         "Per click, ms, tiles cached (a magnified window's own encoding is included); window forced with "
-        "WindowPolicy(min_side=S, max_side=S, max_zoom=1), or chosen by the default policy (auto):",
+        "WindowPolicy(min_side=S, max_side=S, max_zoom=1, shrink=False), or chosen by the default policy (auto):",
         "",
         "| window | image | first click p50 / p95 (n) | later clicks p50 / p95 (n) | first click incl. encoding (tiles) |",
         "|---|---|---|---|---|",

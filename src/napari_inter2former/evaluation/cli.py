@@ -38,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-zoom", type=float, default=None,
                         help="inter2former: largest magnification of a small object's window (1 = native only; "
                              "default: the predictor's, 2)")
+    parser.add_argument("--no-shrink", action="store_true",
+                        help="inter2former: decode large objects' windows at native resolution instead of shrunk to 256 px")
     parser.add_argument("--out", default=None, help="output folder (default runs/evaluation/<data>-<time>)")
     parser.add_argument("--no-plot", action="store_true", help="do not draw the mIoU plot")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -53,10 +55,12 @@ def run(args: argparse.Namespace) -> int:
         expected += (WeightsError,)
     try:
         predictor = None
-        if args.max_zoom is not None and "inter2former" in args.methods:
+        if (args.max_zoom is not None or args.no_shrink) and "inter2former" in args.methods:
             from ..session import Predictor, WindowPolicy
 
-            predictor = Predictor(weights=weights, threads=args.threads, window_policy=WindowPolicy(max_zoom=args.max_zoom))
+            max_zoom = WindowPolicy.max_zoom if args.max_zoom is None else args.max_zoom
+            policy = WindowPolicy(max_zoom=max_zoom, shrink=not args.no_shrink)
+            predictor = Predictor(weights=weights, threads=args.threads, window_policy=policy)
         results = evaluate(args.data, args.methods, max_per_image=args.max_per_image or None, min_area=args.min_area,
                            seed=args.seed, max_clicks=args.max_clicks, limit_images=args.limit_images,
                            volume_mode=args.volume_mode, slice_step=args.slice_step, carry_iou=args.carry_iou,

@@ -61,4 +61,4 @@ class Inter2FormerMethod(Method):
         return {"weights": self.weights, "token_stride": getattr(cfg, "token_stride", None),
                 "click_radius": getattr(cfg, "click_radius", None),
                 "tile_size": self.predictor.tile_size, "halo": self.predictor.halo,
-                "max_zoom": self.predictor.window_policy.max_zoom}
+                "max_zoom": self.predictor.window_policy.max_zoom, "shrink": self.predictor.window_policy.shrink}

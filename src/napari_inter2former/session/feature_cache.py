@@ -127,7 +127,9 @@ class TiledFeatureCache:
         if zh % s or zw % s:
             raise ValueError(f"a magnified size must be a multiple of {s}, got {size}")
         region = torch.from_numpy(self.source.read(y0, y1, x0, x1))[None]
-        image = torch.nn.functional.interpolate(region, size=(zh, zw), mode="bilinear", align_corners=False)
+        shrink = zh < y1 - y0 or zw < x1 - x0
+        image = torch.nn.functional.interpolate(region, size=(zh, zw), mode="bilinear", align_corners=False,
+                                                antialias=shrink)
         padded = torch.zeros(1, 3, -(-zh // a) * a, -(-zw // a) * a)
         padded[:, :, :zh, :zw] = image.clamp(0.0, 1.0)
         feats = self._encode(padded)

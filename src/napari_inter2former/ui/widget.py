@@ -752,8 +752,8 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, QWidg
             tiles = f", {result.tiles_encoded} new tile(s) encoded" if result.tiles_encoded else ""
             h, w = result.mask.shape
             zoom = result.extra.get("zoom", 1.0)
-            magnified = f" magnified ×{zoom:.1f}" if zoom > 1.0 else ""
-            self.latency_label.setText(f"last click: {result.latency_s * 1000:.0f} ms{tiles}, window {h}×{w}{magnified}")
+            scale = f" magnified ×{zoom:.1f}" if zoom > 1.0 else f" shrunk ×{zoom:.2f}" if zoom < 1.0 else ""
+            self.latency_label.setText(f"last click: {result.latency_s * 1000:.0f} ms{tiles}, window {h}×{w}{scale}")
         self._set_status("")
         self._settle(result, job.generation)
 
