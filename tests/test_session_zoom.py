@@ -8,7 +8,7 @@ import torch
 from conftest import component_decoder
 
 from napari_inter2former.model import Inter2Former
-from napari_inter2former.model.reference_map import LIKELY_FG
+from napari_inter2former.model.reference_map import CERTAIN_FG, LIKELY_FG
 from napari_inter2former.session import Predictor, WindowPolicy
 from napari_inter2former.session.window import resample_to_window, to_decode_grid, to_native
 
@@ -166,3 +166,49 @@ def test_shrunk_features_are_encoded_from_an_antialiased_window(monkeypatch):
     region = torch.from_numpy(predictor.source.read(0, 512, 0, 512))[None]
     smooth = torch.nn.functional.interpolate(region, size=(128, 128), mode="bilinear", antialias=True)
     assert torch.allclose(seen[0][:, :, :128, :128], smooth.clamp(0, 1), atol=1e-5)
+
+
+def _blob_when_native(self, window, ref, progress=None):
+    """A decoder that fails like the model on a large object at native scale: a 10 px blob
+    around the positive click; on a resampled (shrunk) grid it finds the whole component."""
+    if tuple(ref.shape) != (window[1] - window[0], window[3] - window[2]):
+        return component_decoder(self, window, ref)
+    ys, xs = np.nonzero(ref.numpy() == CERTAIN_FG)
+    yy, xx = np.mgrid[: ref.shape[0], : ref.shape[1]]
+    return (yy - ys.mean()) ** 2 + (xx - xs.mean()) ** 2 <= 100
+
+
+@pytest.mark.parametrize("probe", [True, False])
+def test_first_click_on_a_large_object_is_probed_on_a_shrunk_window(monkeypatch, probe):
+    monkeypatch.setattr(Predictor, "decode_window", _blob_when_native)
+    image = np.full((800, 800), 10, np.uint8)
+    yy, xx = np.mgrid[:800, :800]
+    cell = (yy - 400) ** 2 + (xx - 390) ** 2 <= 90**2  # 181 px: its window (2x) would be shrunk
+    image[cell] = 200
+    policy = WindowPolicy(probe_large=probe)
+    predictor = Predictor(weights=None, model=Inter2Former().eval(), tile_size=256, halo=64, window_policy=policy)
+    predictor.set_image(image)
+    first = predictor.new_session().add_click(400, 390)
+    full = first.to_full(image.shape)
+    if probe:  # the probe's mask shows a large object, so its shrunk decode is kept
+        assert first.extra["zoom"] == 0.5 and (full & cell).sum() / (full | cell).sum() > 0.97
+    else:  # without it the native blob stays
+        assert full.sum() < 2 * 314 and (full & cell).sum() / (full | cell).sum() < 0.05
+
+
+def test_probe_keeps_the_native_path_for_a_small_object(monkeypatch):
+    monkeypatch.setattr(Predictor, "decode_window", component_decoder)
+    image = np.full((800, 800), 10, np.uint8)
+    yy, xx = np.mgrid[:800, :800]
+    spot = (yy - 400) ** 2 + (xx - 390) ** 2 <= 25
+    image[spot] = 200
+    predictor = Predictor(weights=None, model=Inter2Former().eval(), tile_size=256, halo=64, window_policy=WindowPolicy())
+    predictor.set_image(image)
+    grids = []
+    decode = Predictor.decode_window
+    monkeypatch.setattr(Predictor, "decode_window",
+                        lambda self, w, ref, progress=None: grids.append((w, tuple(ref.shape))) or decode(self, w, ref))
+    first = predictor.new_session().add_click(400, 390)
+    # native 256 window, then the 512 px probe (shrunk to 256), then the magnified refine (x2)
+    assert [w[1] - w[0] for w, _ in grids] == [256, 512, 128] and grids[1][1] == (256, 256)
+    assert first.extra["zoom"] == 2.0 and np.array_equal(first.to_full(image.shape), spot)

@@ -2,7 +2,7 @@
 
 The session keeps the object's reference map R for its current window, on the
 grid that window is decoded on (its pixels, or a magnified grid for a small
-object: see WindowPolicy.zoom). Each click paints its disk into R, the model
+object, or a shrunk one for a large object: see WindowPolicy.zoom). Each click paints its disk into R, the model
 decodes the window from the cached features, and R absorbs the prediction. If the mask touches an inner
 window edge, the window grows and the same step is re-run, so objects larger
 than the window or crossing tile borders come out whole.
@@ -214,6 +214,23 @@ class ObjectSession:
                 return window, ref, decoded, fg, grows
             window, grows = bigger, grows + 1
 
+    def _probe_large(self, focus: Box, window: Box, clicks: tuple[Click, ...], repaint: bool, progress):
+        """First click: decode a window twice zoom_side wide (shrunk) as well. If its mask shows an
+        object large enough for a shrunk window, return that decode (as _decode_growing does); else
+        None. The native first window shows a large object at a scale it was never trained on."""
+        pred = self.predictor
+        hw = pred.image_shape
+        policy = pred.window_policy
+        probe = policy.probe(focus, hw)
+        if probe == window or policy.zoom(window) < 1.0:
+            return None  # a small image (the native window is all of it), or the window grew already
+        decoded = self._decode_growing(probe, clicks, repaint, progress)
+        box = MaskResult(decoded[3], (decoded[0][0], decoded[0][2])).bbox
+        if box is None:
+            return None
+        mask_focus = (min(focus[0], box[0]), max(focus[1], box[1]), min(focus[2], box[2]), max(focus[3], box[3]))
+        return decoded if policy.zoom(policy.choose(mask_focus, hw)) < 1.0 else None
+
     def _predict(self, clicks: tuple[Click, ...], progress, repaint: bool = True) -> MaskResult:
         pred = self.predictor
         started = time.perf_counter()
@@ -224,7 +241,13 @@ class ObjectSession:
         focus = self._focus(clicks)
         window = pred.window_policy.choose(focus, hw, self._state.window, zoom=self._state.predicted)
         window, ref, decoded, fg, grows = self._decode_growing(window, clicks, repaint, progress)
-        if not self._state.predicted and pred.window_policy.refine_first:
+        large = None
+        if not self._state.predicted and pred.window_policy.probe_large and pred.window_policy.shrink:
+            large = self._probe_large(focus, window, clicks, repaint, progress)
+        if large is not None:
+            window, ref, decoded, fg, more = large
+            grows += more
+        elif not self._state.predicted and pred.window_policy.refine_first:
             # First prediction: now the object's size is known. A small one is decoded again,
             # magnified, from the same prompts (an extra encoding of one small window).
             mask_box = MaskResult(fg, (window[0], window[2])).bbox
