@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from .config import Inter2FormerConfig
 from .inter2former import Inter2Former
 
