@@ -21,9 +21,10 @@ from napari_inter2former.journal import (
     encode_mask,
     paint_object,
     read_journal,
+    recorded_window_policy,
     replay,
 )
-from napari_inter2former.session import Click, Predictor
+from napari_inter2former.session import Click, Predictor, WindowPolicy
 
 
 @pytest.mark.parametrize("mask", [
@@ -148,3 +149,35 @@ def test_replay_predict_mode_reproduces_the_session(tmp_path):
     np.testing.assert_array_equal(np.load(out2), from_masks)
     assert cli_main(["replay", str(path), "--mode", "predict"]) == 2  # no image anywhere
     assert cli_main(["replay", str(tmp_path / "missing.jsonl")]) == 2
+
+
+def test_predict_mode_uses_the_recorded_window_policy(tmp_path, monkeypatch):
+    assert recorded_window_policy({"model": {"weights": "x"}}) is None  # journals from before
+    header = {"model": {"window_policy": {"shrink": False, "max_zoom": 1.0, "from_a_newer_version": 3}}}
+    assert recorded_window_policy(header) == WindowPolicy(shrink=False, max_zoom=1.0)
+    image = nuclei_2d()[0][0]
+    path = tmp_path / "p.journal.jsonl"
+    writer = JournalWriter(path, {"image": {"path": None}, "target": {"shape": list(image.shape), "dtype": "uint16"},
+                                  **header})
+    predictor = Predictor(weights=None, seed=2, window_policy=WindowPolicy(shrink=False, max_zoom=1.0))
+    predictor.set_image(image)
+    clicks = [Click(120, 140, True)]
+    result = predictor.new_session().add_click(120, 140)
+    writer.append(_commit(1, 1, result.mask, result.offset, clicks))
+    made = []
+    import napari_inter2former.session as session_module
+
+    class Recording(Predictor):
+        def __init__(self, *args, **kwargs):
+            kwargs["weights"] = None  # the test does not need trained weights
+            super().__init__(*args, seed=2, **{k: v for k, v in kwargs.items() if k != "seed"})
+            made.append(self.window_policy)
+
+    monkeypatch.setattr(session_module, "Predictor", Recording)
+    rebuilt = replay(path, image=image, mode="predict")
+    assert made == [WindowPolicy(shrink=False, max_zoom=1.0)]
+    np.testing.assert_array_equal(rebuilt == 1, result.to_full(image.shape))
+    np.save(tmp_path / "image.npy", image)
+    assert cli_main(["replay", str(path), "--mode", "predict", "--image", str(tmp_path / "image.npy"),
+                     "--weights", "random", "--seed", "2", "-o", str(tmp_path / "o.npy")]) == 0
+    assert made[-1] == WindowPolicy(shrink=False, max_zoom=1.0)

@@ -9,7 +9,7 @@ import pytest
 from conftest import RANDOM_SEED, DiskPredictor, component_decoder, labels_of, notification_count, notifications_since, wait_idle
 
 from napari_inter2former._sample_data import nuclei_2d
-from napari_inter2former.journal import read_journal, replay
+from napari_inter2former.journal import read_journal, recorded_window_policy, replay
 from napari_inter2former.session import Click, Predictor
 from napari_inter2former.ui.layers import PREVIEW_NAME, PROMPTS_NAME, same_layer
 
@@ -294,6 +294,8 @@ def test_journal_written_and_replayed(qtbot, open_widget, nuclei, tmp_path):
     widget.undo()
     header, events = read_journal(widget.journal_path)
     assert header["target"]["shape"] == list(nuclei.shape)
+    assert recorded_window_policy(header) == widget.predictor.window_policy
+    assert header["model"]["window_policy"]["shrink"] is False  # DiskPredictor's native windows
     assert [e["type"] for e in events if e["type"] != "prompts"] == [
         "commit", "commit", "commit", "undo", "redo", "undo"]
     rebuilt = replay(widget.journal_path)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .journal import JournalError, read_journal
-from .replay import MODES, replay
+from .replay import MODES, recorded_window_policy, replay
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,10 +62,11 @@ def run(args: argparse.Namespace) -> int:
         image = _load(image_path)
         from ..session import Predictor
 
+        policy = recorded_window_policy(header)
         if args.weights == "random":
-            predictor = Predictor(weights=None, seed=args.seed)
+            predictor = Predictor(weights=None, seed=args.seed, window_policy=policy)
         else:
-            predictor = Predictor(weights=args.weights)
+            predictor = Predictor(weights=args.weights, window_policy=policy)
     labels = None
     if args.labels is not None:
         labels = np.array(_load(args.labels))

@@ -46,6 +46,21 @@ def _predict_mask(event: dict, image, predictor) -> tuple[np.ndarray, tuple[int,
     return result.mask, result.offset
 
 
+def recorded_window_policy(header: dict):
+    """The WindowPolicy a journal was recorded with (keys this version does not know are
+    ignored), or None for journals written before it was recorded. Predict mode needs it: the
+    policy decides the scale each window is decoded at, so other defaults give other masks."""
+    from dataclasses import fields
+
+    from ..session import WindowPolicy
+
+    recorded = (header.get("model") or {}).get("window_policy")
+    if not isinstance(recorded, dict):
+        return None
+    known = {f.name for f in fields(WindowPolicy)}
+    return WindowPolicy(**{k: v for k, v in recorded.items() if k in known})
+
+
 def replay(journal: str | os.PathLike, labels: np.ndarray | None = None, image=None, mode: str = "masks",
            predictor=None, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Apply a journal's commits (and undo/redo) to `labels` (a new zero array of
@@ -63,7 +78,7 @@ def replay(journal: str | os.PathLike, labels: np.ndarray | None = None, image=N
             raise JournalError("mode 'predict' needs the image the journal was recorded on")
         if predictor is None:
             from ..session import Predictor
-            predictor = Predictor()
+            predictor = Predictor(window_policy=recorded_window_policy(header))
     applied: list[tuple[int, Patch]] = []
     undone: list[tuple[int, Patch, dict]] = []
     commits = [e for e in events if e.get("type") == "commit"]

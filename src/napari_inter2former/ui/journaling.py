@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 import re
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 from qtpy.QtWidgets import QFileDialog
 
 from ..journal import SUFFIX, JournalWriter, encode_mask
-from ..session import MaskResult
+from ..session import MaskResult, WindowPolicy
 from .layers import base_data
 from .state import ObjectState, guarded, notify
 
@@ -63,6 +64,7 @@ class JournalMixin:
             safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", image.name)
             path = self.journal_dir / f"{safe}-{stamp}-{next(self._tokens)}{SUFFIX}"
         target_data = base_data(target) if target is not None else None
+        policy = self._predictor.window_policy if self._predictor is not None else WindowPolicy()
         header = {
             "image": {"name": image.name, "path": getattr(image.source, "path", None),
                       "shape": list(base_data(image).shape), "dtype": str(base_data(image).dtype),
@@ -70,7 +72,9 @@ class JournalMixin:
             "target": None if target is None else {
                 "name": target.name, "shape": list(target_data.shape), "dtype": str(target_data.dtype),
                 "start_next_id": self._ids.next if self._ids else 1},
-            "model": {"weights": self._weights_label},
+            # The window policy decides each decode's scale: predict-mode replay needs it. No
+            # predictor yet means the default one will be made (an injected one is set at once).
+            "model": {"weights": self._weights_label, "window_policy": asdict(policy)},
         }
         try:
             self._journal = JournalWriter(path, header)
