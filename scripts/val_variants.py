@@ -1,6 +1,6 @@
 """How the shipped model holds up when val images change contrast, pixel size or noise.
 
-    python scripts/val_variants.py OUT_DIR [orig invert x0.5 x2 x3 x4 noise] [--max-zoom Z] [--no-shrink]
+    python scripts/val_variants.py OUT_DIR [orig invert x0.5 x2 x3 x4 noise blur shading] [--max-zoom Z] [--no-shrink]
                                    [--weights W]
 
 Each variant is written as a data folder under OUT_DIR (images resampled linearly, labels by
@@ -37,6 +37,11 @@ def variant(image: np.ndarray, labels: np.ndarray, kind: str) -> tuple[np.ndarra
         labels = ndi.zoom(labels, f, order=0)
     elif kind == "noise":  # Gaussian noise at a tenth of the image's spread
         out = out + np.random.default_rng(0).normal(0, 0.1 * out.std() + 1e-6, out.shape)
+    elif kind == "blur":  # out of focus: Gaussian, sigma 1.5 px
+        out = ndi.gaussian_filter(out, (1.5, 1.5, 0)[: image.ndim])
+    elif kind == "shading":  # uneven illumination: gain from 0.4 to 1.6 across the width
+        gain = np.linspace(0.4, 1.6, image.shape[1], dtype=np.float32)[None, :]
+        out = out * (gain[..., None] if image.ndim == 3 else gain)
     info = np.iinfo(image.dtype)
     return np.clip(np.rint(out), info.min, info.max).astype(image.dtype), labels
 
