@@ -15,6 +15,15 @@ from napari_inter2former.session.window import resample_to_window, to_decode_gri
 ZOOM = WindowPolicy(stride=8, min_side=256, max_side=1024, zoom_side=256, max_zoom=4.0, min_zoom=1.5)
 
 
+def _record_grids(monkeypatch) -> list:
+    """Wrap the (already patched) decoder so each call's (window, decode grid) is recorded."""
+    grids = []
+    decode = Predictor.decode_window
+    monkeypatch.setattr(Predictor, "decode_window",
+                        lambda self, w, ref, progress=None: grids.append((w, tuple(ref.shape))) or decode(self, w, ref))
+    return grids
+
+
 def test_small_focus_gets_a_magnified_window_and_a_first_click_does_not():
     window = ZOOM.choose((500, 510, 500, 510), (2000, 2000))
     assert window[1] - window[0] == 64 and window[3] - window[2] == 64
@@ -68,10 +77,7 @@ def test_session_decodes_a_small_object_magnified_and_returns_native_pixels(monk
     predictor = Predictor(weights=None, model=Inter2Former().eval(), tile_size=256, halo=64, window_policy=ZOOM)
     predictor.set_image(image)
     session = predictor.new_session()
-    sizes = []
-    decode = Predictor.decode_window
-    monkeypatch.setattr(Predictor, "decode_window",
-                        lambda self, w, ref, progress=None: sizes.append((w, tuple(ref.shape))) or decode(self, w, ref))
+    sizes = _record_grids(monkeypatch)
     first = session.add_click(150, 141)
     # The first click is decoded natively (size unknown), then again magnified once the mask is small.
     assert sizes[0][1] == (256, 256) and sizes[0][0][1] - sizes[0][0][0] == 256
@@ -134,10 +140,7 @@ def test_session_decodes_a_large_object_shrunk_and_returns_native_pixels(monkeyp
     image[cell] = 200
     predictor = Predictor(weights=None, model=Inter2Former().eval(), tile_size=256, halo=64, window_policy=SHRINK)
     predictor.set_image(image)
-    grids = []
-    decode = Predictor.decode_window
-    monkeypatch.setattr(Predictor, "decode_window",
-                        lambda self, w, ref, progress=None: grids.append((w, tuple(ref.shape))) or decode(self, w, ref))
+    grids = _record_grids(monkeypatch)
     session = predictor.new_session()
     first = session.add_click(350, 340)
     # Native 256 px first window; the mask touches its edges, so it grows and is then decoded shrunk.
@@ -204,10 +207,7 @@ def test_probe_keeps_the_native_path_for_a_small_object(monkeypatch):
     image[spot] = 200
     predictor = Predictor(weights=None, model=Inter2Former().eval(), tile_size=256, halo=64, window_policy=WindowPolicy())
     predictor.set_image(image)
-    grids = []
-    decode = Predictor.decode_window
-    monkeypatch.setattr(Predictor, "decode_window",
-                        lambda self, w, ref, progress=None: grids.append((w, tuple(ref.shape))) or decode(self, w, ref))
+    grids = _record_grids(monkeypatch)
     first = predictor.new_session().add_click(400, 390)
     # native 256 window, then the 512 px probe (shrunk to 256), then the magnified refine (x2)
     assert [w[1] - w[0] for w, _ in grids] == [256, 512, 128] and grids[1][1] == (256, 256)

@@ -10,11 +10,12 @@ same order, and honour undo/redo events.
 from __future__ import annotations
 
 import os
+from dataclasses import fields
 from typing import Callable
 
 import numpy as np
 
-from ..session import Click
+from ..session import Click, WindowPolicy
 from .journal import JournalError, read_journal
 from .painting import Patch, paint_object
 from .planes import PlaneSpec, PlaneView
@@ -46,14 +47,10 @@ def _predict_mask(event: dict, image, predictor) -> tuple[np.ndarray, tuple[int,
     return result.mask, result.offset
 
 
-def recorded_window_policy(header: dict):
+def recorded_window_policy(header: dict) -> WindowPolicy | None:
     """The WindowPolicy a journal was recorded with (keys this version does not know are
     ignored), or None for journals written before it was recorded. Predict mode needs it: the
     policy decides the scale each window is decoded at, so other defaults give other masks."""
-    from dataclasses import fields
-
-    from ..session import WindowPolicy
-
     recorded = (header.get("model") or {}).get("window_policy")
     if not isinstance(recorded, dict):
         return None

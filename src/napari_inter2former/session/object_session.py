@@ -2,10 +2,11 @@
 
 The session keeps the object's reference map R for its current window, on the
 grid that window is decoded on (its pixels, or a magnified grid for a small
-object, or a shrunk one for a large object: see WindowPolicy.zoom). Each click paints its disk into R, the model
-decodes the window from the cached features, and R absorbs the prediction. If the mask touches an inner
-window edge, the window grows and the same step is re-run, so objects larger
-than the window or crossing tile borders come out whole.
+object, or a shrunk one for a large object: see WindowPolicy.zoom). Each click
+paints its disk into R, the model decodes the window from the cached features,
+and R absorbs the prediction. If the mask touches an inner window edge, the
+window grows and the same step is re-run, so objects larger than the window or
+crossing tile borders come out whole.
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ class _State:
     window: Box | None
     predicted: bool  # has R absorbed a prediction (or a starting mask)?
     result: MaskResult | None
+
+
+def _union(a: Box, b: Box) -> Box:
+    """The smallest box holding boxes a and b."""
+    return min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])
 
 
 def hold_clicked_pixels(fg: np.ndarray, clicks, window: Box) -> np.ndarray:
@@ -221,6 +227,8 @@ class ObjectSession:
         pred = self.predictor
         hw = pred.image_shape
         policy = pred.window_policy
+        if not (policy.probe_large and policy.shrink):
+            return None
         probe = policy.probe(focus, hw)
         if probe == window or policy.zoom(window) < 1.0:
             return None  # a small image (the native window is all of it), or the window grew already
@@ -228,8 +236,7 @@ class ObjectSession:
         box = MaskResult(decoded[3], (decoded[0][0], decoded[0][2])).bbox
         if box is None:
             return None
-        mask_focus = (min(focus[0], box[0]), max(focus[1], box[1]), min(focus[2], box[2]), max(focus[3], box[3]))
-        return decoded if policy.zoom(policy.choose(mask_focus, hw)) < 1.0 else None
+        return decoded if policy.zoom(policy.choose(_union(focus, box), hw)) < 1.0 else None
 
     def _predict(self, clicks: tuple[Click, ...], progress, repaint: bool = True) -> MaskResult:
         pred = self.predictor
@@ -241,9 +248,7 @@ class ObjectSession:
         focus = self._focus(clicks)
         window = pred.window_policy.choose(focus, hw, self._state.window, zoom=self._state.predicted)
         window, ref, decoded, fg, grows = self._decode_growing(window, clicks, repaint, progress)
-        large = None
-        if not self._state.predicted and pred.window_policy.probe_large and pred.window_policy.shrink:
-            large = self._probe_large(focus, window, clicks, repaint, progress)
+        large = None if self._state.predicted else self._probe_large(focus, window, clicks, repaint, progress)
         if large is not None:
             window, ref, decoded, fg, more = large
             grows += more
@@ -252,9 +257,7 @@ class ObjectSession:
             # magnified, from the same prompts (an extra encoding of one small window).
             mask_box = MaskResult(fg, (window[0], window[2])).bbox
             if mask_box is not None:
-                focus = (min(focus[0], mask_box[0]), max(focus[1], mask_box[1]),
-                         min(focus[2], mask_box[2]), max(focus[3], mask_box[3]))
-                small = pred.window_policy.choose(focus, hw, window, zoom=True)
+                small = pred.window_policy.choose(_union(focus, mask_box), hw, window, zoom=True)
                 if small != window and pred.window_policy.zoom(small) > 1.0:
                     window, ref, decoded, fg, more = self._decode_growing(small, clicks, repaint, progress)
                     grows += more
