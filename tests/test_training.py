@@ -184,3 +184,52 @@ def test_degrade_zero_keeps_intensity_order(tmp_path):
     default = CropSampler(images, crop=64, seed=0)
     assert all(keeps_order(clean) for _ in range(40))
     assert not all(keeps_order(default) for _ in range(40))
+
+
+def test_gaussian_blur_keeps_mean_and_spreads_an_edge():
+    """The defocus blur preserves the mean grey and widens a step edge more as sigma grows."""
+    from napari_inter2former.training.dataset import gaussian_blur
+
+    step = torch.zeros(1, 32, 32)
+    step[:, :, 16:] = 1.0
+
+    def edge_width(img):  # pixels that are neither black nor white on one row
+        row = img[0, 16]
+        return int(((row > 0.05) & (row < 0.95)).sum())
+
+    soft, softer = gaussian_blur(step, 0.8), gaussian_blur(step, 2.0)
+    assert soft.shape == step.shape
+    assert torch.allclose(soft.mean(), step.mean(), atol=1e-5)
+    assert 0 < edge_width(soft) < edge_width(softer)
+
+
+def test_blur_sigma_and_shading_options_change_the_crops(tmp_path):
+    """--blur-sigma replaces the 3x3 box by a wider Gaussian; --shading 1 makes a flat grey uneven."""
+    from napari_inter2former.training.dataset import shading_ramp
+
+    _write_folder(tmp_path)
+    images = load_folder(tmp_path)
+    flat = torch.full((3, 48, 48), 0.5)
+    shaded = CropSampler(images, crop=48, seed=0, degrade=0.0, shading=1.0)._intensity(flat, colour=False)
+    unshaded = CropSampler(images, crop=48, seed=0, degrade=0.0)._intensity(flat, colour=False)
+    assert float(unshaded.std()) < 1e-6 < float(shaded.std())
+    ramp = shading_ramp((40, 40), np.random.default_rng(3))
+    assert float(ramp.min()) >= 0.4 - 1e-6 and float(ramp.max()) <= 1.6 + 1e-6
+
+    step = torch.zeros(3, 48, 48)
+    step[:, :, 24:] = 1.0
+    box = CropSampler(images, crop=48, seed=1, degrade=1.0)
+    wide = CropSampler(images, crop=48, seed=1, degrade=1.0, blur_sigma=3.0)
+
+    def widest_edge(sampler):  # over 60 draws, the widest grey band across the step
+        widths = []
+        for _ in range(60):
+            row = sampler._intensity(step.clone(), colour=False)[0, 24]
+            lo, hi = float(row[:8].mean()), float(row[-8:].mean())
+            if hi - lo < 0.3:  # inverted or nearly flat draws say nothing about the width
+                continue
+            t = (row - lo) / (hi - lo)
+            widths.append(int(((t > 0.2) & (t < 0.8)).sum()))
+        return max(widths)
+
+    assert widest_edge(wide) > widest_edge(box)

@@ -84,14 +84,43 @@ def load_folder(folder: str | Path, limit: int | None = None) -> list[LabelledIm
     return out
 
 
+def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of a (C, H, W) image, edges reflected."""
+    radius = max(1, int(np.ceil(3 * sigma)))
+    x = torch.arange(-radius, radius + 1, dtype=image.dtype)
+    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    c = image.shape[0]
+    out = F.pad(image[None], (radius, radius, radius, radius), mode="reflect")
+    out = F.conv2d(out, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    out = F.conv2d(out, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    return out[0]
+
+
+def shading_ramp(shape: tuple[int, int], rng: np.random.Generator) -> torch.Tensor:
+    """A (H, W) gain that changes linearly across the crop in a random direction, between two
+    gains drawn from [0.4, 1.6]: uneven illumination (vignetting, a tilted lamp)."""
+    h, w = shape
+    angle = rng.uniform(0, 2 * np.pi)
+    yy, xx = torch.meshgrid(torch.linspace(-0.5, 0.5, h), torch.linspace(-0.5, 0.5, w), indexing="ij")
+    t = (np.cos(angle) * xx + np.sin(angle) * yy) / (abs(np.cos(angle)) + abs(np.sin(angle))) + 0.5
+    g0, g1 = rng.uniform(0.4, 1.6, size=2)
+    return float(g0) + (float(g1) - float(g0)) * t
+
+
 class CropSampler:
     """Draws (image crop, target mask) pairs around random objects."""
 
     def __init__(self, images: list[LabelledImage], crop: int = 256, subset_weights: dict[str, float] | None = None,
-                 seed: int = 0, zoom_matched: float = 0.0, degrade: float = 1.0):
+                 seed: int = 0, zoom_matched: float = 0.0, degrade: float = 1.0, blur_sigma: float = 0.0,
+                 shading: float = 0.0):
         self.images = images
         # Scales the chances of the degrading augmentations (inversion, blur, noise); 0 turns them off.
         self.degrade = degrade
+        # > 0: the blur is Gaussian with sigma drawn from [0.5, blur_sigma] (defocus) instead of a 3x3 box.
+        self.blur_sigma = blur_sigma
+        # Chance of uneven illumination: a gain ramp across the crop in a random direction.
+        self.shading = shading
         self.crop = crop
         # Probability of showing a small object at the magnification the predictor decodes it at
         # (session.window.WindowPolicy.zoom), instead of near its native size.
@@ -162,7 +191,12 @@ class CropSampler:
         image = image.clamp(0, 1) ** float(np.exp(rng.uniform(-0.4, 0.4)))
         image = image * rng.uniform(0.7, 1.3) + rng.uniform(-0.1, 0.1)
         if rng.random() < 0.3 * self.degrade:
-            image = F.avg_pool2d(image[None], 3, 1, 1, count_include_pad=False)[0]
+            if self.blur_sigma > 0:
+                image = gaussian_blur(image, float(rng.uniform(0.5, max(0.5, self.blur_sigma))))
+            else:
+                image = F.avg_pool2d(image[None], 3, 1, 1, count_include_pad=False)[0]
+        if rng.random() < self.shading:
+            image = image * shading_ramp(image.shape[-2:], rng)
         if rng.random() < 0.4 * self.degrade:
             image = image + torch.randn_like(image) * rng.uniform(0.0, 0.08)
         return image.clamp(0, 1)

@@ -54,6 +54,8 @@ class TrainConfig:
     usiigaci_weight: float = 0.35  # fraction of samples from the (few, large) Usiigaci images
     zoom_matched: float = 0.5  # samples showing a small object magnified as the predictor decodes it
     degrade: float = 1.0  # scales the chances of inversion, blur and noise in the crops (0: none)
+    blur_sigma: float = 0.0  # > 0: blur as Gaussian defocus, sigma up to this, instead of a 3x3 box
+    shading: float = 0.0  # chance of a crop getting uneven illumination (a gain ramp)
     mask_seed_prob: float = 0.2  # samples that start from a perturbed mask instead of clicks only
     frozen_blocks: int = 3  # keep the ImageNet stem and first Lite0 blocks fixed: saves most of the backward cost
     time_budget: float = 0.0  # seconds; > 0: stop then, and decay the learning rate over time, not steps
