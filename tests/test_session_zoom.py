@@ -79,8 +79,10 @@ def test_session_decodes_a_small_object_magnified_and_returns_native_pixels(monk
     session = predictor.new_session()
     sizes = _record_grids(monkeypatch)
     first = session.add_click(150, 141)
-    # The first click is decoded natively (size unknown), then again magnified once the mask is small.
-    assert sizes[0][1] == (256, 256) and sizes[0][0][1] - sizes[0][0][0] == 256
+    # The first click is decoded shrunk by the large-object probe (the whole 304 px image), which
+    # finds a small object, so natively (size unknown), then again magnified once the mask is small.
+    assert sizes[0][0] == (0, 304, 0, 304) and sizes[0][1] == (256, 256)
+    assert sizes[1][1] == (256, 256) and sizes[1][0][1] - sizes[1][0][0] == 256
     assert sizes[-1][1] == (256, 256) and sizes[-1][0][1] - sizes[-1][0][0] == 64
     assert first.mask.shape == (64, 64)
     assert np.array_equal(first.to_full(image.shape), spot)
@@ -138,7 +140,9 @@ def test_session_decodes_a_large_object_shrunk_and_returns_native_pixels(monkeyp
     yy, xx = np.mgrid[:700, :700]
     cell = (yy - 350) ** 2 + (xx - 340) ** 2 <= 150**2  # 301 px across: larger than the first window
     image[cell] = 200
-    predictor = Predictor(weights=None, model=Inter2Former().eval(), tile_size=256, halo=64, window_policy=SHRINK)
+    # Without the first-click probe, so that the growth path is what is tested.
+    no_probe = WindowPolicy(stride=8, min_side=256, max_side=1024, zoom_side=256, max_zoom=2.0, probe_large=False)
+    predictor = Predictor(weights=None, model=Inter2Former().eval(), tile_size=256, halo=64, window_policy=no_probe)
     predictor.set_image(image)
     grids = _record_grids(monkeypatch)
     session = predictor.new_session()
@@ -191,10 +195,13 @@ def test_first_click_on_a_large_object_is_probed_on_a_shrunk_window(monkeypatch,
     policy = WindowPolicy(probe_large=probe)
     predictor = Predictor(weights=None, model=Inter2Former().eval(), tile_size=256, halo=64, window_policy=policy)
     predictor.set_image(image)
+    grids = _record_grids(monkeypatch)
     first = predictor.new_session().add_click(400, 390)
     full = first.to_full(image.shape)
     if probe:  # the probe's mask shows a large object, so its shrunk decode is kept
         assert first.extra["zoom"] == 0.5 and (full & cell).sum() / (full | cell).sum() > 0.97
+        # ... and the native window was never decoded: every decode was on a shrunk grid
+        assert all(max(grid) < w[1] - w[0] for w, grid in grids)
     else:  # without it the native blob stays
         assert full.sum() < 2 * 314 and (full & cell).sum() / (full | cell).sum() < 0.05
 
@@ -209,6 +216,7 @@ def test_probe_keeps_the_native_path_for_a_small_object(monkeypatch):
     predictor.set_image(image)
     grids = _record_grids(monkeypatch)
     first = predictor.new_session().add_click(400, 390)
-    # native 256 window, then the 512 px probe (shrunk to 256), then the magnified refine (x2)
-    assert [w[1] - w[0] for w, _ in grids] == [256, 512, 128] and grids[1][1] == (256, 256)
+    # the 512 px probe (shrunk to 256) finds a small object, so the native 256 window follows,
+    # then the magnified refine (x2)
+    assert [w[1] - w[0] for w, _ in grids] == [512, 256, 128] and grids[0][1] == (256, 256)
     assert first.extra["zoom"] == 2.0 and np.array_equal(first.to_full(image.shape), spot)

@@ -221,9 +221,10 @@ class ObjectSession:
             window, grows = bigger, grows + 1
 
     def _probe_large(self, focus: Box, window: Box, clicks: tuple[Click, ...], repaint: bool, progress):
-        """First click: decode a window twice zoom_side wide (shrunk) as well. If its mask shows an
-        object large enough for a shrunk window, return that decode (as _decode_growing does); else
-        None. The native first window shows a large object at a scale it was never trained on."""
+        """First click: decode a window twice zoom_side wide, shrunk. If its mask shows an object
+        large enough for a shrunk window, return that decode (as _decode_growing does); else None
+        and the native first window is decoded. That window shows a large object at a scale the
+        model was never trained on."""
         pred = self.predictor
         hw = pred.image_shape
         policy = pred.window_policy
@@ -231,7 +232,7 @@ class ObjectSession:
             return None
         probe = policy.probe(focus, hw)
         if probe == window or policy.zoom(window) < 1.0:
-            return None  # a small image (the native window is all of it), or the window grew already
+            return None  # a small image (the native window is all of it), or many clicks already
         decoded = self._decode_growing(probe, clicks, repaint, progress)
         box = MaskResult(decoded[3], (decoded[0][0], decoded[0][2])).bbox
         if box is None:
@@ -247,12 +248,14 @@ class ObjectSession:
         # unknown, so the first window is native; later ones may magnify a small object.
         focus = self._focus(clicks)
         window = pred.window_policy.choose(focus, hw, self._state.window, zoom=self._state.predicted)
-        window, ref, decoded, fg, grows = self._decode_growing(window, clicks, repaint, progress)
+        # The probe goes first: when it finds a large object, the native window is never decoded,
+        # so its tiles are never encoded (about a second on a new area of a large image).
         large = None if self._state.predicted else self._probe_large(focus, window, clicks, repaint, progress)
         if large is not None:
-            window, ref, decoded, fg, more = large
-            grows += more
-        elif not self._state.predicted and pred.window_policy.refine_first:
+            window, ref, decoded, fg, grows = large
+        else:
+            window, ref, decoded, fg, grows = self._decode_growing(window, clicks, repaint, progress)
+        if large is None and not self._state.predicted and pred.window_policy.refine_first:
             # First prediction: now the object's size is known. A small one is decoded again,
             # magnified, from the same prompts (an extra encoding of one small window).
             mask_box = MaskResult(fg, (window[0], window[2])).bbox
