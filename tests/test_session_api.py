@@ -100,8 +100,10 @@ def test_undo_restores_previous_result(model):
     first = session.add_click(40, 50)
     second = session.add_click(70, 20, positive=False)
     assert session.result is second
-    assert session.undo() is first
-    assert session.clicks == [Click(40, 50, True)] and session.result is first
+    restored = session.undo()
+    # History is stored packed, so undo gives an equal result, not the same object.
+    assert np.array_equal(restored.mask, first.mask) and restored.offset == first.offset
+    assert session.clicks == [Click(40, 50, True)] and session.result is restored
     # After undoing, the next click starts from the first state again: same as a fresh pair.
     again = session.add_click(70, 20, positive=False)
     assert np.array_equal(again.mask, second.mask) and again.window == second.window
@@ -170,7 +172,7 @@ def test_start_from_mask_then_predict_and_click(model):
     assert np.array_equal(session.result.to_full(image.shape), full_seed)
     session.undo()
     session.undo()
-    assert session.result is predicted
+    assert np.array_equal(session.result.mask, predicted.mask) and session.result.offset == predicted.offset
 
 
 def test_segment_convenience_and_same_key_keeps_cache(model):
@@ -273,6 +275,29 @@ def test_undo_history_is_bounded():
         steps += 1
     assert steps == 3
     assert len(session.clicks) == 3  # the three oldest states were dropped
+
+
+def test_undo_history_is_packed_and_restores_exact_states(model):
+    """Undo states are kept bit-packed and compressed (a 1024² window mask is 1 MB raw); undo
+    gives back exactly the mask, reference map, window and timings that were there."""
+    from napari_inter2former.session.object_session import _pack
+
+    predictor = _predictor(model, _blobs((300, 320)),
+                           window_policy=WindowPolicy(min_side=256, max_side=320, max_zoom=1, shrink=False))
+    session = predictor.new_session()
+    states = []
+    for y, x, positive in [(40, 50, True), (70, 20, False), (150, 200, True)]:
+        session.add_click(y, x, positive)
+        st = session._state
+        states.append((st.clicks, st.ref.clone(), st.window, st.result))
+    packed = _pack(session._state)
+    assert len(packed.ref[0]) + len(packed.mask[0]) < (session._state.ref.numel() + session.result.mask.size) / 4
+    for clicks, ref, window, result in reversed(states[:-1]):
+        back = session.undo()
+        assert session._state.clicks == clicks and session._state.window == window
+        assert session._state.ref.dtype == torch.uint8 and torch.equal(session._state.ref, ref)
+        assert back.mask.dtype == bool and np.array_equal(back.mask, result.mask)
+        assert back.offset == result.offset and back.latency_s == result.latency_s and back.extra == result.extra
 
 
 def test_keyed_images_keep_their_tile_caches():

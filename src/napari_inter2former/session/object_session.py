@@ -11,7 +11,9 @@ crossing tile borders come out whole.
 
 from __future__ import annotations
 
+import dataclasses
 import time
+import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -36,6 +38,45 @@ class _State:
     window: Box | None
     predicted: bool  # has R absorbed a prediction (or a starting mask)?
     result: MaskResult | None
+
+
+@dataclass(frozen=True)
+class _Packed:
+    """A _State kept for undo in compact form: the mask bit-packed and both arrays zlib-compressed.
+    A window's mask is up to 1024² bytes; 200 undo steps of them would hold ~200 MB."""
+
+    clicks: tuple[Click, ...]
+    ref: tuple[bytes, tuple[int, ...], str] | None  # compressed bytes, shape, dtype
+    window: Box | None
+    predicted: bool
+    result: MaskResult | None  # with an empty mask; the real one is in `mask`
+    mask: tuple[bytes, tuple[int, ...]] | None
+
+
+def _pack(state: _State) -> _Packed:
+    ref = None
+    if state.ref is not None:
+        array = state.ref.numpy()
+        ref = (zlib.compress(array.tobytes(), 1), array.shape, array.dtype.str)
+    result, mask = state.result, None
+    if result is not None:
+        mask = (zlib.compress(np.packbits(result.mask).tobytes(), 1), result.mask.shape)
+        result = dataclasses.replace(result, mask=np.zeros((0, 0), bool))
+    return _Packed(state.clicks, ref, state.window, state.predicted, result, mask)
+
+
+def _unpack(packed: _Packed) -> _State:
+    ref = None
+    if packed.ref is not None:
+        data, shape, dtype = packed.ref
+        ref = torch.from_numpy(np.frombuffer(zlib.decompress(data), dtype).reshape(shape).copy())
+    result = packed.result
+    if result is not None:
+        data, shape = packed.mask
+        bits = np.frombuffer(zlib.decompress(data), np.uint8)
+        mask = np.unpackbits(bits, count=int(np.prod(shape))).reshape(shape).astype(bool)
+        result = dataclasses.replace(result, mask=mask)
+    return _State(packed.clicks, ref, packed.window, packed.predicted, result)
 
 
 def _union(a: Box, b: Box) -> Box:
@@ -67,7 +108,7 @@ class ObjectSession:
         self.max_history = max_history
         self._state = _State((), None, None, False, None)
         self._base = self._state  # where a full replay starts: empty, or the seeded mask
-        self._history: list[_State] = []
+        self._history: list[_Packed] = []
 
     # ----- read-only views
     @property
@@ -101,7 +142,7 @@ class ObjectSession:
         try:
             return self._predict(self._state.clicks + (click,), progress)
         except Exception:
-            self._state = self._history.pop()
+            self._state = _unpack(self._history.pop())
             raise
 
     def set_clicks(self, clicks: list[Click], progress=None) -> MaskResult | None:
@@ -117,7 +158,7 @@ class ObjectSession:
                 result = self._predict(tuple(clicks[: i + 1]), progress)
             return result
         except Exception:
-            self._state = self._history.pop()
+            self._state = _unpack(self._history.pop())
             raise
 
     def start_from_mask(self, mask: np.ndarray, offset: tuple[int, int] = (0, 0)) -> None:
@@ -158,13 +199,13 @@ class ObjectSession:
         try:
             return self._predict(self._state.clicks, progress, repaint=False)
         except Exception:
-            self._state = self._history.pop()
+            self._state = _unpack(self._history.pop())
             raise
 
     def undo(self) -> MaskResult | None:
         """Go back one step (click, replay or seed); returns the restored result."""
         if self._history:
-            self._state = self._history.pop()
+            self._state = _unpack(self._history.pop())
         return self._state.result
 
     def reset(self) -> None:
@@ -173,8 +214,8 @@ class ObjectSession:
 
     # ----- internals
     def _push_history(self) -> None:
-        # Each state holds a window-sized reference map: keep the undo depth bounded.
-        self._history.append(self._state)
+        # Each state holds a window-sized mask and reference map: kept packed, and the depth bounded.
+        self._history.append(_pack(self._state))
         del self._history[: max(0, len(self._history) - self.max_history)]
 
     def _focus(self, clicks: tuple[Click, ...]) -> Box:
