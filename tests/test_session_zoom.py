@@ -220,3 +220,27 @@ def test_probe_keeps_the_native_path_for_a_small_object(monkeypatch):
     # then the magnified refine (x2)
     assert [w[1] - w[0] for w, _ in grids] == [512, 256, 128] and grids[0][1] == (256, 256)
     assert first.extra["zoom"] == 2.0 and np.array_equal(first.to_full(image.shape), spot)
+
+
+@pytest.mark.parametrize("policy, whole", [(WindowPolicy(), True), (WindowPolicy(max_side=1024), False),
+                                           (WindowPolicy(shrink=False), False)])
+def test_objects_wider_than_1024_px_fit_a_shrunk_window(monkeypatch, policy, whole):
+    """Shrunk windows cost the same at any size, so they may grow to 2048 px and hold a 1400 px
+    object whole; native windows (no shrinking) stay capped at 1024 px."""
+    monkeypatch.setattr(Predictor, "decode_window", component_decoder)
+    image = np.full((1800, 1800), 10, np.uint8)
+    yy, xx = np.mgrid[:1800, :1800]
+    cell = (yy - 900) ** 2 + (xx - 880) ** 2 <= 700**2
+    image[cell] = 200
+    predictor = Predictor(weights=None, model=Inter2Former().eval(), tile_size=512, halo=64, window_policy=policy)
+    predictor.set_image(image)
+    grids = _record_grids(monkeypatch)
+    first = predictor.new_session().add_click(900, 880)
+    full = first.to_full(image.shape)
+    iou = (full & cell).sum() / (full | cell).sum()
+    side = max(first.window[1] - first.window[0], first.window[3] - first.window[2])
+    assert side <= policy.cap and all(max(grid) <= 256 for _, grid in grids) == policy.shrink
+    if whole:
+        assert side > 1400 and iou > 0.97
+    else:
+        assert side <= 1024 and iou < 0.75

@@ -33,7 +33,12 @@ Box = tuple[int, int, int, int]  # (y0, y1, x0, x1), half-open
 class WindowPolicy:
     stride: int = 8
     min_side: int = 256
-    max_side: int = 1024  # 16k tokens: first-click full attention stays around a second on 2 cores
+    # Largest window. A shrunk window is decoded at zoom_side whatever its size, so this only
+    # bounds reading and resampling (2048² ~ 4 M pixels); objects wider than ~1000 px fit whole.
+    max_side: int = 2048
+    # Largest window when windows are not shrunk: 16k tokens, whose first-click full attention
+    # stays around a second on 2 cores.
+    native_max_side: int = 1024
     context: float = 2.0  # window side / object extent
     keep_margin: int = 16  # px the object must stay away from a kept window's edge
     zoom_side: int = 256  # a narrower window is decoded magnified to this side...
@@ -51,6 +56,11 @@ class WindowPolicy:
     # small. Measured on val DSB: first-click mIoU 0.83 -> 0.79 but NoC@90 4.98 -> 4.24, as later
     # clicks then stay on one grid. Seeding that decode with the native mask instead gave 4.99.
     refine_first: bool = True
+
+    @property
+    def cap(self) -> int:
+        """The side no window grows beyond."""
+        return self.max_side if self.shrink else min(self.max_side, self.native_max_side)
 
     def _round_up(self, v: int) -> int:
         return -(-v // self.stride) * self.stride
@@ -88,7 +98,7 @@ class WindowPolicy:
         if magnify:
             side = self._round_up(int(math.ceil(max(wanted, self.zoom_side / self.max_zoom))))
         else:
-            side = self._round_up(int(min(self.max_side, max(self.min_side, wanted))))
+            side = self._round_up(int(min(self.cap, max(self.min_side, wanted))))
         y0, y1 = self._place((fy0 + fy1) / 2, side, hp)
         x0, x1 = self._place((fx0 + fx1) / 2, side, wp)
         return y0, y1, x0, x1
@@ -123,7 +133,7 @@ class WindowPolicy:
         """Extend the window on the sides the mask touches (top, bottom, left, right).
 
         Each touched side moves out by half the window's size along that axis, capped by
-        max_side and the image. Returns None when the window cannot grow.
+        `cap` and the image. Returns None when the window cannot grow.
         """
         hp, wp = self.padded_extent(*image_hw)
         y0, y1, x0, x1 = window
@@ -132,27 +142,28 @@ class WindowPolicy:
         dx = self._round_up((x1 - x0) // 2)
         ny0, ny1 = (max(0, y0 - dy) if top else y0), (min(hp, y1 + dy) if bottom else y1)
         nx0, nx1 = (max(0, x0 - dx) if left else x0), (min(wp, x1 + dx) if right else x1)
-        if ny1 - ny0 > self.max_side:
+        if ny1 - ny0 > self.cap:
             ny0, ny1 = self._cap(y0, y1, ny0, ny1, hp)
-        if nx1 - nx0 > self.max_side:
+        if nx1 - nx0 > self.cap:
             nx0, nx1 = self._cap(x0, x1, nx0, nx1, wp)
         new = (ny0, ny1, nx0, nx1)
         return None if new == window else new
 
     def _cap(self, lo: int, hi: int, new_lo: int, new_hi: int, limit: int) -> tuple[int, int]:
-        """Cut a grown span to max_side while keeping the current window [lo, hi) inside it.
+        """Cut a grown span to the cap while keeping the current window [lo, hi) inside it.
 
         Centring on the grown span instead slid the window away from the clicks when only one
         side moved, and shifted a full-size window a little at every step when the image
         border clipped the span, re-decoding up to MAX_GROWS times for nothing.
         """
-        if hi - lo >= self.max_side:
+        cap = self.cap
+        if hi - lo >= cap:
             return lo, hi  # already full size: moving it would not show more of the object
         if new_lo == lo:
-            return lo, lo + self.max_side
+            return lo, lo + cap
         if new_hi == hi:
-            return hi - self.max_side, hi
-        return self._place((lo + hi) / 2, self.max_side, limit)
+            return hi - cap, hi
+        return self._place((lo + hi) / 2, cap, limit)
 
 
 def mask_touches_edges(mask, window: Box, image_hw: tuple[int, int], stride: int) -> tuple[bool, bool, bool, bool]:
