@@ -216,9 +216,9 @@ def test_probe_keeps_the_native_path_for_a_small_object(monkeypatch):
     predictor.set_image(image)
     grids = _record_grids(monkeypatch)
     first = predictor.new_session().add_click(400, 390)
-    # the 512 px probe (shrunk to 256) finds a small object, so the native 256 window follows,
-    # then the magnified refine (x2)
-    assert [w[1] - w[0] for w, _ in grids] == [512, 256, 128] and grids[0][1] == (256, 256)
+    # the 512 px probe and the 800 px one (the whole image; both shrunk to 256) find a small
+    # object, so the native 256 window follows, then the magnified refine (x2)
+    assert [w[1] - w[0] for w, _ in grids] == [512, 800, 256, 128] and grids[0][1] == (256, 256)
     assert first.extra["zoom"] == 2.0 and np.array_equal(first.to_full(image.shape), spot)
 
 
@@ -244,3 +244,33 @@ def test_objects_wider_than_1024_px_fit_a_shrunk_window(monkeypatch, policy, who
         assert side > 1400 and iou > 0.97
     else:
         assert side <= 1024 and iou < 0.75
+
+
+def _blob_unless_coarse(self, window, ref, progress=None):
+    """A decoder that, like the model on a huge object, sees only background around a click in
+    its interior unless the window is shrunk to x0.25 or less: then it finds the component."""
+    if ref.shape[0] <= (window[1] - window[0]) / 4:
+        return component_decoder(self, window, ref)
+    ys, xs = np.nonzero(ref.numpy() == CERTAIN_FG)
+    yy, xx = np.mgrid[: ref.shape[0], : ref.shape[1]]
+    return (yy - ys.mean()) ** 2 + (xx - xs.mean()) ** 2 <= 9
+
+
+@pytest.mark.parametrize("levels", [1, 3])
+def test_coarser_probes_find_an_object_wider_than_the_first_probe(monkeypatch, levels):
+    monkeypatch.setattr(Predictor, "decode_window", _blob_unless_coarse)
+    image = np.full((1800, 1800), 10, np.uint8)
+    yy, xx = np.mgrid[:1800, :1800]
+    cell = (yy - 900) ** 2 + (xx - 880) ** 2 <= 600**2
+    image[cell] = 200
+    policy = WindowPolicy(probe_levels=levels)
+    predictor = Predictor(weights=None, model=Inter2Former().eval(), tile_size=512, halo=64, window_policy=policy)
+    predictor.set_image(image)
+    grids = _record_grids(monkeypatch)
+    full = predictor.new_session().add_click(900, 880).to_full(image.shape)
+    iou = (full & cell).sum() / (full | cell).sum()
+    sides = [w[1] - w[0] for w, _ in grids]
+    if levels == 3:  # the 512 px probe sees a blob; the 1024 px one (x0.25) the cell, grown to the image
+        assert sides[:3] == [512, 1024, 1800] and iou > 0.97
+    else:
+        assert sides[0] == 512 and 1024 not in sides and iou < 0.01

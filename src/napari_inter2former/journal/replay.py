@@ -55,7 +55,9 @@ def recorded_window_policy(header: dict) -> WindowPolicy | None:
     if not isinstance(recorded, dict):
         return None
     known = {f.name for f in fields(WindowPolicy)}
-    return WindowPolicy(**{k: v for k, v in recorded.items() if k in known})
+    # Fields added later, at the value that gives the behaviour from before they existed.
+    before = {"probe_levels": 1}
+    return WindowPolicy(**{**before, **{k: v for k, v in recorded.items() if k in known}})
 
 
 def replay(journal: str | os.PathLike, labels: np.ndarray | None = None, image=None, mode: str = "masks",

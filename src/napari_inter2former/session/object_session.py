@@ -271,14 +271,25 @@ class ObjectSession:
         policy = pred.window_policy
         if not (policy.probe_large and policy.shrink):
             return None
-        probe = policy.probe(focus, hw)
-        if probe == window or policy.zoom(window) < 1.0:
-            return None  # a small image (the native window is all of it), or many clicks already
-        decoded = self._decode_growing(probe, clicks, repaint, progress)
-        box = MaskResult(decoded[3], (decoded[0][0], decoded[0][2])).bbox
-        if box is None:
-            return None
-        return decoded if policy.zoom(policy.choose(_union(focus, box), hw)) < 1.0 else None
+        if policy.zoom(window) < 1.0:
+            return None  # many clicks already: the first window is shrunk anyway
+        seen = window
+        for level in range(policy.probe_levels):
+            probe = policy.probe(focus, hw, level)
+            if probe == seen:
+                return None  # the image (or the cap) allows no wider window
+            seen = probe
+            decoded = self._decode_growing(probe, clicks, repaint, progress)
+            box = MaskResult(decoded[3], (decoded[0][0], decoded[0][2])).bbox
+            if box is None:
+                continue
+            # Wide enough for a shrunk window, and (coarser probes) a quarter of this probe's width:
+            # at x0.25 or less a small object is a few pixels and its mask is not to be trusted.
+            extent = max(box[1] - box[0], box[3] - box[2])
+            wide = extent * 4 >= max(probe[1] - probe[0], probe[3] - probe[2]) or level == 0
+            if wide and policy.zoom(policy.choose(_union(focus, box), hw)) < 1.0:
+                return decoded
+        return None
 
     def _predict(self, clicks: tuple[Click, ...], progress, repaint: bool = True) -> MaskResult:
         pred = self.predictor
