@@ -43,7 +43,7 @@ class _State:
 @dataclass(frozen=True)
 class _Packed:
     """A _State kept for undo in compact form: the mask bit-packed and both arrays zlib-compressed.
-    A window's mask is up to 1024² bytes; 200 undo steps of them would hold ~200 MB."""
+    A window's mask is up to 2048² bytes; 200 undo steps of them would hold up to 800 MB."""
 
     clicks: tuple[Click, ...]
     ref: tuple[bytes, tuple[int, ...], str] | None  # compressed bytes, shape, dtype
@@ -262,10 +262,10 @@ class ObjectSession:
             window, grows = bigger, grows + 1
 
     def _probe_large(self, focus: Box, window: Box, clicks: tuple[Click, ...], repaint: bool, progress):
-        """First click: decode a window twice zoom_side wide, shrunk. If its mask shows an object
-        large enough for a shrunk window, return that decode (as _decode_growing does); else None
-        and the native first window is decoded. That window shows a large object at a scale the
-        model was never trained on."""
+        """First click: decode windows 2, 4, 8 times zoom_side wide (up to probe_levels), shrunk.
+        Return the first decode (as _decode_growing gives it) whose mask shows an object large
+        enough for a shrunk window; else None, and the native first window is decoded. That window
+        shows a large object at a scale the model was never trained on."""
         pred = self.predictor
         hw = pred.image_shape
         policy = pred.window_policy
