@@ -175,14 +175,19 @@ def test_shrunk_features_are_encoded_from_an_antialiased_window(monkeypatch):
     assert torch.allclose(seen[0][:, :, :128, :128], smooth.clamp(0, 1), atol=1e-5)
 
 
+def _blob_at_click(ref, radius: float) -> np.ndarray:
+    """A disk of `radius` grid pixels around the positive click disk in `ref`."""
+    ys, xs = np.nonzero(ref.numpy() == CERTAIN_FG)
+    yy, xx = np.mgrid[: ref.shape[0], : ref.shape[1]]
+    return (yy - ys.mean()) ** 2 + (xx - xs.mean()) ** 2 <= radius**2
+
+
 def _blob_when_native(self, window, ref, progress=None):
     """A decoder that fails like the model on a large object at native scale: a 10 px blob
     around the positive click; on a resampled (shrunk) grid it finds the whole component."""
     if tuple(ref.shape) != (window[1] - window[0], window[3] - window[2]):
         return component_decoder(self, window, ref)
-    ys, xs = np.nonzero(ref.numpy() == CERTAIN_FG)
-    yy, xx = np.mgrid[: ref.shape[0], : ref.shape[1]]
-    return (yy - ys.mean()) ** 2 + (xx - xs.mean()) ** 2 <= 100
+    return _blob_at_click(ref, 10)
 
 
 @pytest.mark.parametrize("probe", [True, False])
@@ -251,9 +256,7 @@ def _blob_unless_coarse(self, window, ref, progress=None):
     its interior unless the window is shrunk to x0.25 or less: then it finds the component."""
     if ref.shape[0] <= (window[1] - window[0]) / 4:
         return component_decoder(self, window, ref)
-    ys, xs = np.nonzero(ref.numpy() == CERTAIN_FG)
-    yy, xx = np.mgrid[: ref.shape[0], : ref.shape[1]]
-    return (yy - ys.mean()) ** 2 + (xx - xs.mean()) ** 2 <= 9
+    return _blob_at_click(ref, 3)
 
 
 @pytest.mark.parametrize("levels", [1, 3])

@@ -11,10 +11,9 @@ crossing tile borders come out whole.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -61,7 +60,7 @@ def _pack(state: _State) -> _Packed:
     result, mask = state.result, None
     if result is not None:
         mask = (zlib.compress(np.packbits(result.mask).tobytes(), 1), result.mask.shape)
-        result = dataclasses.replace(result, mask=np.zeros((0, 0), bool))
+        result = replace(result, mask=np.zeros((0, 0), bool))
     return _Packed(state.clicks, ref, state.window, state.predicted, result, mask)
 
 
@@ -75,7 +74,7 @@ def _unpack(packed: _Packed) -> _State:
         data, shape = packed.mask
         bits = np.frombuffer(zlib.decompress(data), np.uint8)
         mask = np.unpackbits(bits, count=int(np.prod(shape))).reshape(shape).astype(bool)
-        result = dataclasses.replace(result, mask=mask)
+        result = replace(result, mask=mask)
     return _State(packed.clicks, ref, packed.window, packed.predicted, result)
 
 

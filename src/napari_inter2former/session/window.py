@@ -15,8 +15,9 @@ Large objects are decoded shrunk ("shrink"): a window wider than `zoom_side`
 is resampled down to it. The model was trained on objects of at most ~180 px
 in a 224 px crop; a cell 250-400 px across at native scale spans more tokens
 than it ever saw, and the masks fell apart on val images enlarged x3 and x4.
-A first click is also decoded on a `probe` window twice zoom_side wide, because
-the native first window shows a large object at that untrained scale.
+A first click is first decoded on `probe` windows 2, 4 and 8 times zoom_side
+wide, because the native first window shows a large object at that untrained
+scale; the native window follows only when no probe finds a large object.
 """
 
 from __future__ import annotations
@@ -48,9 +49,10 @@ class WindowPolicy:
     # tokens as in the training crops (objects of at most ~180 px). Val images enlarged x3 (Usiigaci
     # cells ~250 px): NoC@90 17.4 -> 12.5; x4: see docs/model-card.md. Unchanged at native scale.
     shrink: bool = True
-    # A first click is also decoded on a window twice zoom_side wide (shrunk x0.5 there); if that
-    # mask shows an object whose window would be shrunk, it replaces the native 256 px decode, on
-    # which a large object's first mask stayed a small blob (val x4 Usiigaci mIoU@1 0.40 -> 0.70).
+    # A first click is first decoded on a window twice zoom_side wide (shrunk x0.5 there); if that
+    # mask shows an object whose window would be shrunk, it is kept and the native 256 px window is
+    # not decoded: there a large object's first mask stayed a small blob (val x4 Usiigaci mIoU@1
+    # 0.40 -> 0.70).
     probe_large: bool = True
     # How many probe windows a first click may try, each twice as wide as the one before (512,
     # 1024, 2048 px), until one shows an object at least a quarter of its width. The interior of
@@ -149,13 +151,13 @@ class WindowPolicy:
         ny0, ny1 = (max(0, y0 - dy) if top else y0), (min(hp, y1 + dy) if bottom else y1)
         nx0, nx1 = (max(0, x0 - dx) if left else x0), (min(wp, x1 + dx) if right else x1)
         if ny1 - ny0 > self.cap:
-            ny0, ny1 = self._cap(y0, y1, ny0, ny1, hp)
+            ny0, ny1 = self._cut_span(y0, y1, ny0, ny1, hp)
         if nx1 - nx0 > self.cap:
-            nx0, nx1 = self._cap(x0, x1, nx0, nx1, wp)
+            nx0, nx1 = self._cut_span(x0, x1, nx0, nx1, wp)
         new = (ny0, ny1, nx0, nx1)
         return None if new == window else new
 
-    def _cap(self, lo: int, hi: int, new_lo: int, new_hi: int, limit: int) -> tuple[int, int]:
+    def _cut_span(self, lo: int, hi: int, new_lo: int, new_hi: int, limit: int) -> tuple[int, int]:
         """Cut a grown span to the cap while keeping the current window [lo, hi) inside it.
 
         Centring on the grown span instead slid the window away from the clicks when only one

@@ -56,7 +56,8 @@ def run(args) -> int:
     print(f"training on {len(images)} images, {sum(len(i.objects) for i in images)} objects, device {device}, "
           f"{cfg.threads} threads")
     sampler = CropSampler(images, crop=cfg.crop, seed=cfg.seed, zoom_matched=cfg.zoom_matched,
-                          degrade=cfg.degrade, blur_sigma=cfg.blur_sigma, shading=cfg.shading, subset_weights={"usiigaci": cfg.usiigaci_weight, "dsb": 1 - cfg.usiigaci_weight})
+                          degrade=cfg.degrade, blur_sigma=cfg.blur_sigma, shading=cfg.shading,
+                          subset_weights={"usiigaci": cfg.usiigaci_weight, "dsb": 1 - cfg.usiigaci_weight})
     model = load_model(args.init_weights).train() if args.init_weights else build_model(args.imagenet_init, cfg.seed)
     if args.dlu_reference and not model.config.dlu_reference:
         model = extend_model(model, dlu_reference=True)
