@@ -48,6 +48,9 @@ class Inter2FormerConfig:
     # Residual blocks on the stride-8 tokens at the end of the encoder (capacity for fine
     # features; each starts as an identity, so adding blocks keeps a trained model's function).
     neck_blocks: int = 0
+    # EfficientNet-Lite variant of the encoder trunk ("lite0" or "lite1"; see model/encoder.py).
+    # Files written before this field existed are Lite0.
+    trunk: str = "lite0"
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

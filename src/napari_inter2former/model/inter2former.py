@@ -47,7 +47,7 @@ class Inter2Former(nn.Module):
         self.config = config = config or Inter2FormerConfig()
         if config.token_stride != ImageEncoder.stride:
             raise ValueError(f"this encoder produces stride-{ImageEncoder.stride} tokens")
-        self.encoder = ImageEncoder(config.dim, config.neck_blocks)
+        self.encoder = ImageEncoder(config.dim, config.neck_blocks, config.trunk)
         self.edge_branch = EdgeBranch(config.edge_channels)
         self.prompt_embedding = DynamicPromptEmbedding(config.dim, config.token_stride, config.prompt_embed_dim)
         self.blocks = nn.ModuleList(

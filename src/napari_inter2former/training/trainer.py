@@ -282,14 +282,14 @@ def freeze_early_encoder(model: Inter2Former, blocks: int) -> list[torch.nn.Modu
     return frozen
 
 
-def build_model(imagenet_init: bool, seed: int = 0) -> Inter2Former:
+def build_model(imagenet_init: bool, seed: int = 0, trunk: str = "lite0") -> Inter2Former:
     torch.manual_seed(seed)
-    model = Inter2Former(Inter2FormerConfig())
+    model = Inter2Former(Inter2FormerConfig(trunk=trunk))
     if imagenet_init:
-        from .imagenet_init import lite0_state_dict
+        from .imagenet_init import imagenet_state_dict
 
-        loaded = model.encoder.load_imagenet(lite0_state_dict())
-        print(f"loaded {loaded} ImageNet EfficientNet-Lite0 tensors into the encoder")
+        loaded = model.encoder.load_imagenet(imagenet_state_dict(trunk))
+        print(f"loaded {loaded} ImageNet EfficientNet-{trunk} tensors into the encoder")
     return model
 
 
