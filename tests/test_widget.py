@@ -12,6 +12,7 @@ from napari_inter2former._sample_data import nuclei_2d
 from napari_inter2former.journal import read_journal, recorded_window_policy, replay
 from napari_inter2former.session import Click, Predictor
 from napari_inter2former.ui.layers import PREVIEW_NAME, PROMPTS_NAME, same_layer
+from napari_inter2former.ui.widget import scale_text
 
 
 @pytest.fixture
@@ -32,6 +33,14 @@ def _preview_full(viewer, widget, shape):
     """The preview layer's content pasted into a full-size array (it only holds the window)."""
     r = widget._result
     return np.zeros(shape, bool) if r is None else r.to_full(shape)
+
+
+def test_status_line_names_the_decoding_scale():
+    assert scale_text(1.0) == ""
+    assert scale_text(2.0) == " magnified ×2"
+    assert scale_text(1.7777) == " magnified ×1.78"
+    assert scale_text(0.125) == " shrunk ×0.125"
+    assert scale_text(2 / 3) == " shrunk ×0.667"
 
 
 def test_large_object_is_decoded_shrunk_and_committed_on_native_pixels(qtbot, open_widget, monkeypatch):

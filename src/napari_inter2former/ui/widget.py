@@ -90,6 +90,13 @@ def _stop_quietly(worker) -> None:
         pass
 
 
+def scale_text(zoom: float) -> str:
+    """How the window was resampled for decoding, for the status line ("" at native scale).
+    Three significant digits: windows shrunk to 1/8 read ×0.125, not ×0.12."""
+    if zoom > 1.0:
+        return f" magnified ×{zoom:.3g}"
+    return f" shrunk ×{zoom:.3g}" if zoom < 1.0 else ""
+
 class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, QWidget):
     """Dock widget for click-based segmentation with Inter2Former."""
 
@@ -751,8 +758,7 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, QWidg
             self.last_latency_s = result.latency_s
             tiles = f", {result.tiles_encoded} new tile(s) encoded" if result.tiles_encoded else ""
             h, w = result.mask.shape
-            zoom = result.extra.get("zoom", 1.0)
-            scale = f" magnified ×{zoom:.1f}" if zoom > 1.0 else f" shrunk ×{zoom:.2f}" if zoom < 1.0 else ""
+            scale = scale_text(result.extra.get("zoom", 1.0))
             self.latency_label.setText(f"last click: {result.latency_s * 1000:.0f} ms{tiles}, window {h}×{w}{scale}")
         self._set_status("")
         self._settle(result, job.generation)
