@@ -73,6 +73,19 @@ def test_weights_file_keeps_the_trunk(tmp_path):
         assert torch.equal(loaded.encoder(x), model.encoder(x))
 
 
+def test_half_file_loads_as_float32_with_rounded_tensors(tmp_path):
+    model = _model("lite1", 6)
+    save_model(model, tmp_path / "half.safetensors", half=True)
+    save_model(model, tmp_path / "full.safetensors")
+    size = (tmp_path / "half.safetensors").stat().st_size
+    assert size < 0.55 * (tmp_path / "full.safetensors").stat().st_size
+    loaded = load_model(tmp_path / "half.safetensors")
+    for name, tensor in loaded.state_dict().items():
+        if tensor.is_floating_point():
+            assert tensor.dtype == torch.float32
+            assert torch.equal(tensor, model.state_dict()[name].half().float()), name
+
+
 def test_swap_keeps_the_decoder_and_takes_the_trunk_from_imagenet():
     trained = _model("lite0", 2)
     imagenet = _imagenet_like("lite1", 3)

@@ -16,10 +16,15 @@ class WeightsError(RuntimeError):
     """A weights file is missing, unreadable or does not fit the model."""
 
 
-def save_model(model: Inter2Former, path: str | Path, extra_metadata: dict[str, str] | None = None) -> None:
+def save_model(model: Inter2Former, path: str | Path, extra_metadata: dict[str, str] | None = None,
+               half: bool = False) -> None:
+    """half: store floating tensors as float16 (half the size; loading casts them back), for
+    starting files that must fit a device call's size limit."""
     from safetensors.torch import save_file
 
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     metadata = {"config": model.config.to_json(), **(extra_metadata or {})}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     save_file(state, str(path), metadata=metadata)

@@ -7,8 +7,9 @@ which is a far better start than training the decoder from scratch on new featur
 
     python -m napari_inter2former.training.trunk_swap IN.safetensors OUT.safetensors --trunk lite1
 
-writes such a starting file (a few MB), e.g. for a GPU machine that cannot install the
-ImageNet package: pass it to `train --init-weights`.
+writes such a starting file, e.g. for a GPU machine that cannot install the ImageNet package:
+pass it to `train --init-weights`. `--half` stores it as float16 (2.8 MB instead of 5.6 MB
+for Lite1), so that it travels with the packed training data within a device call's 64 MiB.
 """
 
 from __future__ import annotations
@@ -50,9 +51,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("source", help="trained .safetensors")
     parser.add_argument("out", help=".safetensors to write")
     parser.add_argument("--trunk", choices=TRUNKS, default="lite1")
+    parser.add_argument("--half", action="store_true", help="store the tensors as float16")
     args = parser.parse_args(argv)
     model = swap_trunk(load_model(args.source), args.trunk, imagenet_state_dict(args.trunk))
-    save_model(model.eval(), args.out, {"trunk_swapped_from": str(args.source)})
+    save_model(model.eval(), args.out, {"trunk_swapped_from": str(args.source)}, half=args.half)
     print(f"wrote {args.out}")
 
 
