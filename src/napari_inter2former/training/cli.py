@@ -65,10 +65,9 @@ def run(args) -> int:
     if args.init_weights:
         model = load_model(args.init_weights).train()
         if args.trunk and args.trunk != model.config.trunk:
-            from .imagenet_init import imagenet_state_dict
             from .trunk_swap import swap_trunk
 
-            model = swap_trunk(model, args.trunk, imagenet_state_dict(args.trunk))
+            model = swap_trunk(model, args.trunk)
     else:
         model = build_model(args.imagenet_init, cfg.seed, args.trunk or "lite0")
     if args.dlu_reference and not model.config.dlu_reference:

