@@ -28,6 +28,7 @@ def _image(shape=(64, 80)):
     (np.zeros((0, 0)), r"image of shape \(0, 0\) is too small: each side needs >= 8 px"),
     (np.ones((1, 1)), r"image of shape \(1, 1\) is too small"),
     (np.ones((4, 100)), r"image of shape \(4, 100\) is too small"),
+    (np.ones((3, 64, 64)), r"read as \(H, W, C\) with 64 channels: pass channel_axis=0"),
     (np.full((32, 32), 7, np.uint16), "image is constant .*nothing to segment"),
     (np.ones((32, 32), np.complex64), "unsupported image dtype complex64: use integer or floating point"),
     (np.full((32, 32), "a"), "unsupported image dtype <U1"),

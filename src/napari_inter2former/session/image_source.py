@@ -51,7 +51,14 @@ class ImageSource:
         else:
             self.height, self.width, self.channels = array.shape
         if min(self.height, self.width) < MIN_SIDE:
-            raise ImageError(f"image of shape {(self.height, self.width)} is too small: each side needs >= {MIN_SIDE} px")
+            message = f"image of shape {(self.height, self.width)} is too small: each side needs >= {MIN_SIDE} px"
+            if ndim == 3 and not self._channels_first:
+                # A (C, H, W) stack or a (Z, Y, X) volume lands here read as H x W x C.
+                message += (
+                    f"; the 3-D array {tuple(array.shape)} was read as (H, W, C) with {self.channels} channels: "
+                    "pass channel_axis=0 for channel-first data, or one slice of a volume"
+                )
+            raise ImageError(message)
         if self.channels < 1:
             raise ImageError("image has no channels")
         self.rgb = self.channels in (3, 4)
