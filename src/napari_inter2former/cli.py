@@ -31,7 +31,24 @@ def main(argv: list[str] | None = None) -> int:
             module.add_arguments(p)
             p.set_defaults(_run=module.run)
     args = parser.parse_args(argv)
-    return int(args._run(args) or 0)
+    try:
+        return int(args._run(args) or 0)
+    except _user_errors() as exc:
+        # Bad input (a missing folder, corrupt weights, an unreadable image) is the user's to fix:
+        # one line naming it, not a traceback.
+        print(f"napari-inter2former {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """The error types that describe bad input rather than a bug (imported late: they pull torch)."""
+    from .evaluation.data import DataError
+    from .journal.journal import JournalError
+    from .journal.painting import LabelError
+    from .model.weights import WeightsError
+    from .session.errors import ClickError, ImageError
+
+    return (OSError, DataError, JournalError, LabelError, WeightsError, ClickError, ImageError)
 
 
 if __name__ == "__main__":
