@@ -82,6 +82,14 @@ def disk_predictor():
 
 
 @pytest.fixture
+def nuclei():
+    """The bundled 2-D DSB sample (360 x 360 grey)."""
+    from napari_inter2former._sample_data import nuclei_2d
+
+    return nuclei_2d()[0][0]
+
+
+@pytest.fixture
 def open_widget(make_napari_viewer, tmp_path):
     """open_widget(predictor, image=None, **add_image_kwargs) -> (viewer, widget), opened via the manifest."""
 

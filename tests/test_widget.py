@@ -8,16 +8,10 @@ import numpy as np
 import pytest
 from conftest import RANDOM_SEED, DiskPredictor, component_decoder, labels_of, notification_count, notifications_since, wait_idle
 
-from napari_inter2former._sample_data import nuclei_2d
 from napari_inter2former.journal import read_journal, recorded_window_policy, replay
 from napari_inter2former.session import Click, Predictor
 from napari_inter2former.ui.layers import PREVIEW_NAME, PROMPTS_NAME, same_layer
 from napari_inter2former.ui.widget import scale_text
-
-
-@pytest.fixture
-def nuclei():
-    return nuclei_2d()[0][0]
 
 
 def _brightest(image, avoid=None):
@@ -268,9 +262,16 @@ def test_bad_inputs_give_messages(qtbot, open_widget, make_napari_viewer, nuclei
     wait_idle(qtbot, widget)
     start = notification_count()
     widget.commit()
-    assert any("full" in m for m in notifications_since(start))
+    assert any("no id left" in m and "largest in use (255)" in m for m in notifications_since(start))
     assert len(prompts.data) == 1 and widget._result is not None
     np.testing.assert_array_equal(target.data, full)
+    # a 0/255 binary mask has room below 255, but new ids go above the largest: the message says so
+    binary = np.where(full > 0, 255, 0).astype(np.uint8)
+    widget.set_target(viewer.add_labels(binary, name="binary"))
+    start = notification_count()
+    widget.commit()
+    assert any("new ids go above the largest in use (255)" in m for m in notifications_since(start))
+    assert len(prompts.data) == 1
     # switching to a roomier target, the same object commits
     widget.set_target(None)
     big = viewer.add_labels(np.zeros(nuclei.shape, np.uint16), name="big")

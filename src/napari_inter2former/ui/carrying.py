@@ -71,6 +71,18 @@ class CarryMixin:
         if self._guard("carry"):
             self._when_settled(lambda: self._carry_now(step))
 
+    def _at_the_end(self, step: int) -> bool:
+        """True (user told) when the object to carry is already on the last slice that way;
+        checked before carrying commits the object, so N at the end does not commit silently."""
+        source = (self._obj.spec if self._obj is not None
+                  else self._last_commit[1] if self._last_commit is not None else None)
+        axis = self._carry_axis(source) if source is not None else None
+        if axis is None or 0 <= source.index[axis] + step < spatial_shape(self._image)[axis]:
+            return False
+        notify("info", ("Already at the last slice" if step > 0 else "Already at the first slice")
+               + (": the object is not committed (C commits it)." if self._obj is not None else "."))
+        return True
+
     def _carry_start(self):
         """(label id, plane spec, result, slice axis) of the object to carry, or None (user told why)."""
         source = self._carry_source()
@@ -84,6 +96,8 @@ class CarryMixin:
         return label_id, spec, result, axis
 
     def _carry_now(self, step: int) -> None:
+        if self._at_the_end(step):
+            return
         start = self._carry_start()
         if start is None:
             return
@@ -160,7 +174,17 @@ class CarryMixin:
         state["prev"] = result
         state["last"] = (label_id, spec, result, axis)
 
-    def _finish_carry_run(self, job, outcome: CarryRunOutcome) -> None:
+    def _stop_carry(self, why: str) -> None:
+        """End a running carry now because its image or target went away; the slices it has
+        already written stay (one undo step), and the worker's later results are ignored."""
+        job = self._carry_job
+        if job is None:
+            return
+        job.cancel.set()
+        done = len(self._carry_state.get("patches", []))
+        self._finish_carry_run(job, CarryRunOutcome(done, len(job.steps), f"stopped: {why}"), show=False)
+
+    def _finish_carry_run(self, job, outcome: CarryRunOutcome, show: bool = True) -> None:
         if job is not self._carry_job:
             return
         state = self._carry_state
@@ -177,7 +201,8 @@ class CarryMixin:
         label_id, spec, result, axis = state["last"]
         before_last, after_last = self._last_commit, (label_id, spec, result)
         self._last_commit = after_last
-        self._go_to(spec, axis)
+        if show:
+            self._go_to(spec, axis)
         target = self._target
 
         def undo():

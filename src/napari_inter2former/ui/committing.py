@@ -131,4 +131,5 @@ class CommitMixin:
         self.history.push(Action(f"commit of label {label_id}", undo, redo))
         blocked = f" ({patch.blocked} px left to other objects)" if patch.blocked else ""
         self._set_status(f"committed label {label_id}{blocked}")
+        self.set_polarity(True)  # the next object starts with a positive click
         return label_id

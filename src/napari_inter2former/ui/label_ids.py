@@ -38,8 +38,10 @@ class LabelIds:
 
     def take(self) -> int:
         if self._next > self.limit:
+            # New ids go above the largest id in use (never reused), so a 0/255 mask is "full" too.
             raise LabelError(
-                f"the target layer is full: its dtype holds ids up to {self.limit} and all are used. "
+                f"the target layer has no id left: new ids go above the largest in use ({self._next - 1}) "
+                f"and its dtype holds ids up to {self.limit}. "
                 "Pick or create a target with a larger integer type (e.g. uint32)"
             )
         value = self._next

@@ -81,6 +81,8 @@ NEW_TARGET = "[new labels layer]"
 RESULT_CACHE = 64
 DRAG_MERGE_S = 1.0  # point moves closer together than this are one undo step
 _LIVE_WORKERS: set = set()  # running threads outlive a deleted widget until they end
+_NO_SWITCH = object()  # no image switch is waiting
+WAITING = "waiting for the prediction…"
 
 
 def _stop_quietly(worker) -> None:
@@ -116,6 +118,9 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, QWidg
         self._prompts = None
         self._preview = None
         self._restoring = False  # True while the widget itself removes its layers
+        self._switching = False  # True inside _set_image: layer events must not start another switch
+        self._pending_image = _NO_SWITCH  # image to switch to once a pending commit/carry is done
+        self._made_target = None  # the target layer this widget created, if any
         self._shut_down = False
         self._warned_pyramid = None  # a multiscale target whose coarser levels cannot follow commits
         self._ids: LabelIds | None = None
@@ -171,7 +176,7 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, QWidg
         root.addLayout(form)
         self.image_combo.currentIndexChanged.connect(self._on_image_choice)
         self.target_combo.currentIndexChanged.connect(self._on_target_choice)
-        self.channel_axis_combo.currentIndexChanged.connect(self._on_channel_axis_choice)
+        self.channel_axis_combo.currentIndexChanged.connect(self._on_channel_axis_picked)
         self.channel_combo.currentIndexChanged.connect(self._on_channel_choice)
 
         self.polarity_button = QPushButton()
@@ -270,7 +275,7 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, QWidg
             if current is not None and current in items:
                 combo.setCurrentIndex(items.index(current) + (1 if extra else 0))
             combo.blockSignals(False)
-        if self._image is None or self._image not in images:
+        if not self._switching and (self._image is None or self._image not in images):
             self._set_image(images[-1] if images else None)
 
     def _on_layers_changed(self, event=None) -> None:
@@ -284,6 +289,7 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, QWidg
         elif same_layer(layer, self._preview):
             self._preview, which = None, "preview"
         elif same_layer(layer, self._target):
+            self._stop_carry(f"its target '{layer.name}' was removed")
             unbind_shortcuts(layer)
             self._target, self._ids, self._journal = None, None, None
             self._last_commit = None
@@ -305,6 +311,10 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, QWidg
         self.set_target(self.target_combo.itemData(index))
 
     @guarded
+    def _on_channel_axis_picked(self, index: int) -> None:
+        self._on_channel_axis_choice(index)
+        self._match_target_to_channel_axis()
+
     def _on_channel_axis_choice(self, index: int) -> None:
         self.channel_combo.blockSignals(True)
         self.channel_combo.clear()
@@ -317,6 +327,26 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, QWidg
         if self._obj is not None:  # the object's slice is defined by other axes now: start afresh
             self.clear()
             self._set_status("channel axis changed: the current object was cleared (Ctrl+Z brings it back)")
+
+    def _match_target_to_channel_axis(self) -> None:
+        """The target is made when the image is chosen, before the user names a leading channel
+        axis; with that axis each label would land on one channel's plane only (and without it, a
+        volume's labels on one plane). Remake the widget's own target while it is still empty."""
+        target, image = self._target, self._image
+        if target is None or image is None:
+            return
+        wanted = image.ndim - (1 if self.channel_axis == 0 else 0)
+        if target.ndim == wanted:
+            return
+        if not same_layer(target, self._made_target) or target.multiscale or array_max(target.data) != 0:
+            if self.channel_axis == 0 and target.ndim == image.ndim:
+                notify("warning", f"'{target.name}' has the channel axis too: commits go to the plane of the "
+                                  "channel shown. Choose [new labels layer] for a target without it.")
+            return
+        self.set_target(None, keep_history=True)
+        self._made_target = None
+        self.viewer.layers.remove(target)
+        self._ensure_target()
 
     @guarded
     def _on_channel_choice(self, index: int = 0) -> None:
@@ -357,11 +387,34 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, QWidg
     def _set_image(self, layer) -> None:
         if (layer is None and self._image is None) or (same_layer(layer, self._image) and self._prompts is not None):
             return
+        if self._settled:
+            # A commit (or carry) waits for the newest prediction: let it land on this image first.
+            if self._pending_image is _NO_SWITCH:
+                self._settled.append(self._switch_to_pending_image)
+            self._pending_image = layer
+            return
+        # Removing our layers below fires napari's layer events, whose handler would switch
+        # images again half-way through this switch and leave an orphaned prompts/preview pair.
+        was, self._switching = self._switching, True
+        try:
+            self._switch_image(layer)
+        finally:
+            self._switching = was
+
+    def _switch_to_pending_image(self) -> None:
+        layer, self._pending_image = self._pending_image, _NO_SWITCH
+        if layer is not _NO_SWITCH:
+            self._set_image(layer)
+            self._refresh_combos()
+
+    def _switch_image(self, layer) -> None:
+        self._stop_carry("the image changed")
         self._abandon_object()
         self._remove_our_layers()
         if self._image is not None and not same_layer(self._image, self._target):
             unbind_shortcuts(self._image)
         self._image = layer
+        self.latency_label.setText("last click: –")
         self.history.clear()
         self._cache.clear()
         self._last_commit = None
@@ -379,9 +432,33 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, QWidg
         if self._target is not None and tuple(base_data(self._target).shape[-2:]) != spatial_shape(layer)[-2:]:
             self.set_target(None)  # the old target does not fit this image
         if self._target is None and self.target_combo.currentData() is None:
-            if int(np.prod(spatial_shape(layer)[-2:])) <= HUGE_PIXELS:
+            own = self._own_target_for(layer)
+            if own is not None:
+                self.set_target(own)  # the widget was closed and reopened: carry on in the same layer
+            elif int(np.prod(spatial_shape(layer)[-2:])) <= HUGE_PIXELS:
                 self._ensure_target()
+        self._keep_target_above(layer)
         self._set_status(f"Image '{layer.name}': click on an object (prompts layer, add mode).")
+
+    def _keep_target_above(self, image) -> None:
+        """A target kept from another image of the same shape may lie under this one, where
+        commits would not be seen: move it to just above the image."""
+        layers, target = self.viewer.layers, self._target
+        if target is None or target not in layers or image not in layers:
+            return
+        above = layers.index(image) + 1
+        if layers.index(target) < above:
+            layers.move(layers.index(target), above)
+
+    def _own_target_for(self, image):
+        """The labels layer this widget would create for `image` ("<image> labels"), if one fits."""
+        from napari.layers import Labels
+
+        for layer in self.viewer.layers:
+            if isinstance(layer, Labels) and layer.name == f"{image.name} labels" \
+                    and tuple(base_data(layer).shape[-2:]) == spatial_shape(image)[-2:]:
+                return layer
+        return None
 
     def _empty_points(self, ndim: int) -> Snapshot:
         return Snapshot(np.zeros((0, ndim)), np.zeros(0, bool), None, None)
@@ -483,6 +560,7 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, QWidg
         data = new_target_data(shape)
         layer = self.viewer.add_labels(data, name=f"{image.name} labels", multiscale=isinstance(data, list),
                                        **copy_geometry(image, len(shape)))
+        self._made_target = layer
         self._refresh_combos()
         self.set_target(layer, keep_history=True)
         self._ids = LabelIds(layer.data[0].dtype if layer.multiscale else layer.data.dtype, 0)
@@ -557,6 +635,31 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, QWidg
         self.shutdown()
         return super().close()
 
+    def event(self, event) -> bool:
+        # The dock's close button only takes the widget out of its dock (napari's
+        # remove_dock_widget calls setParent(None)); no closeEvent follows. A widget left
+        # running would keep answering keys on the layers and undo commits under the user.
+        from qtpy.QtCore import QEvent
+
+        if event.type() == QEvent.Type.ParentChange:
+            if self.parent() is not None:
+                self._docked = True
+            elif getattr(self, "_docked", False) and not self._shut_down:
+                self._undocked()
+        return super().event(event)
+
+    def _undocked(self) -> None:
+        """The user closed the dock: stop, and take the prompts and preview layers along."""
+        if self._obj is not None or len(self._points.coords):
+            notify("info", "Inter2Former closed: the object in progress was not committed "
+                           "(its clicks are in the journal).")
+        self._stop_carry("the widget was closed")
+        self.shutdown()
+        try:
+            self._remove_our_layers()
+        except (RuntimeError, ValueError):  # the viewer is going away too
+            pass
+
     def closeEvent(self, event) -> None:
         self.shutdown()
         super().closeEvent(event)
@@ -628,6 +731,7 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, QWidg
         if len(planes) > 1 or (self._obj is not None and self._obj_is_started()
                                and planes != {spec_plane(self._obj.spec)}):
             where = spec_plane(self._obj.spec) if self._obj is not None else sorted(planes)[0]
+            where = where[0] if len(where) == 1 else where  # "slice 12", not "slice (12,)"
             raise PlaneError(f"the current object is on slice {where}: commit (C), carry (N) or clear "
                              "(Shift+C) it before clicking on another slice")
         (plane,) = planes
@@ -734,7 +838,7 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, QWidg
             fn()
         else:
             self._settled.append(fn)
-            self._set_status("waiting for the prediction…")
+            self._set_status(WAITING)
 
     @guarded
     def _on_job_finished(self, job, value) -> None:
@@ -761,7 +865,8 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, QWidg
             h, w = result.mask.shape
             scale = scale_text(result.extra.get("zoom", 1.0))
             self.latency_label.setText(f"last click: {result.latency_s * 1000:.0f} ms{tiles}, window {h}×{w}{scale}")
-        self._set_status("")
+        if self.status_label.text() == WAITING:
+            self._set_status("")  # other messages (e.g. where a carry went) stay until replaced
         self._settle(result, job.generation)
 
     @guarded
@@ -785,6 +890,7 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, QWidg
         self._settled = []
         self._result = None
         self._done_gen = job.generation
+        self._switch_to_pending_image()
 
     # ------------------------------------------------------------------ actions
     def set_polarity(self, positive: bool) -> None:
@@ -821,6 +927,9 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, QWidg
     def clear(self) -> None:
         """Drop the current object's points and preview (undoable)."""
         if not self._guard("clear") or (self._obj is None and not len(self._points.coords)):
+            return
+        if self._settled:
+            notify("info", "Wait for the pending commit to finish before clearing.")
             return
         before = Snapshot(self._points.coords, self._points.positive, self._obj, self._result)
         empty = self._empty_points(self._image.ndim)

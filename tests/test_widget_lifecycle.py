@@ -1,0 +1,171 @@
+"""The widget when layers come and go under it: image switches and removals, closing the dock,
+carry runs interrupted, a pending commit, and the target a new image or channel axis needs."""
+
+from __future__ import annotations
+
+import numpy as np
+from conftest import DiskPredictor, labels_of, notification_count, notifications_since, wait_idle
+
+from napari_inter2former._sample_data import nuclei_3d
+from napari_inter2former.ui.layers import PREVIEW_NAME, PROMPTS_NAME, same_layer
+
+
+def _ours(viewer) -> list[str]:
+    return [layer.name for layer in viewer.layers if layer.name.startswith(("inter2former",))]
+
+
+def test_removing_the_image_moves_one_pair_of_layers_to_the_next(qtbot, open_widget, nuclei):
+    viewer, widget = open_widget(DiskPredictor(), nuclei, name="A")
+    viewer.add_image(np.ascontiguousarray(nuclei[::-1]), name="B")
+    widget.set_image_layer(viewer.layers["A"])
+    viewer.layers.remove("A")
+    assert same_layer(widget._image, viewer.layers["B"])
+    # exactly one prompts and one preview layer, and they are the live ones
+    assert sorted(_ours(viewer)) == sorted([PREVIEW_NAME, PROMPTS_NAME])
+    viewer.layers[PROMPTS_NAME].add([150, 150])
+    wait_idle(qtbot, widget)
+    assert widget._result is not None and not widget._result.empty
+
+
+def test_closing_the_dock_stops_the_widget(qtbot, make_napari_viewer, nuclei, tmp_path):
+    viewer = make_napari_viewer()
+    viewer.add_image(nuclei, name="A")
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-inter2former", "Interactive segmentation")
+    widget.set_predictor(DiskPredictor())
+    widget.journal_dir = tmp_path / "journals"
+    target = widget._target
+    viewer.layers[PROMPTS_NAME].add([150, 150])
+    wait_idle(qtbot, widget)
+    widget.commit()
+    assert labels_of(target.data) == {1}
+
+    dock.destroyOnClose()  # what the dock's close button does
+    assert widget._shut_down and not widget._worker.isRunning()
+    assert _ours(viewer) == []  # prompts and preview go with it
+    # napari's own brush and undo work on the target again: Ctrl+Z takes back the brush stroke,
+    # not the widget's commit
+    viewer.layers.selection.active = target
+    target.paint((300, 300), 7)
+    keys = viewer.window._qt_viewer._key_map_handler
+    keys.press_key("Control-Z")
+    keys.release_key("Control-Z")
+    assert labels_of(target.data) == {1}
+
+    # reopening continues in the same labels layer, with ids after the old ones
+    _, again = viewer.window.add_plugin_dock_widget("napari-inter2former", "Interactive segmentation")
+    again.set_predictor(DiskPredictor())
+    again.journal_dir = tmp_path / "journals"
+    assert same_layer(again._target, target)
+    assert [layer.name for layer in viewer.layers].count("A labels") == 1
+    viewer.layers[PROMPTS_NAME].add([60, 60])
+    wait_idle(qtbot, again)
+    again.commit()
+    assert labels_of(target.data) == {1, 2}
+
+
+def _carrying(qtbot, open_widget):
+    volume = nuclei_3d()[0][0]
+    viewer, widget = open_widget(DiskPredictor(grow=6, delay_s=0.3), volume, name="stack")
+    viewer.dims.set_current_step(0, 5)
+    viewer.layers[PROMPTS_NAME].add([5, 22, 84])
+    wait_idle(qtbot, widget)
+    target = widget._target
+    widget.carry_through(10)
+    qtbot.waitUntil(lambda: target.data[6].any(), timeout=20000)
+    return viewer, widget, target
+
+
+def test_removing_the_image_stops_a_carry_run(qtbot, open_widget):
+    viewer, widget, target = _carrying(qtbot, open_widget)
+    start = notification_count()
+    viewer.layers.remove("stack")
+    assert widget._carry_job is None
+    qtbot.wait(1000)  # results the worker still sends are ignored
+    wait_idle(qtbot, widget)
+    messages = notifications_since(start)
+    assert any("stopped: the image changed" in m for m in messages), messages
+    assert not any("failed" in m for m in messages), messages
+    written = [z for z in range(target.data.shape[0]) if target.data[z].any()]
+    assert 5 in written and 6 in written and len(written) < 11  # what was carried stays
+
+
+def test_removing_the_target_stops_a_carry_run(qtbot, open_widget):
+    viewer, widget, target = _carrying(qtbot, open_widget)
+    start = notification_count()
+    viewer.layers.remove(target)
+    assert widget._carry_job is None
+    qtbot.wait(1000)
+    wait_idle(qtbot, widget)
+    messages = notifications_since(start)
+    assert any("stopped: its target 'stack labels' was removed" in m for m in messages), messages
+    assert [layer.name for layer in viewer.layers].count("stack labels") == 0  # no half-run in a new layer
+
+
+def test_a_pending_commit_lands_before_the_image_switches(qtbot, open_widget, nuclei):
+    viewer, widget = open_widget(DiskPredictor(delay_s=0.5), nuclei, name="A")
+    target_a = widget._target
+    viewer.add_image(np.ascontiguousarray(nuclei[::-1]), name="B")
+    widget.set_image_layer(viewer.layers["A"])
+    viewer.layers[PROMPTS_NAME].add([150, 150])
+    widget.commit()  # waits for the prediction
+    start = notification_count()
+    widget.clear()  # refused while the commit waits, like undo
+    assert any("pending commit" in m for m in notifications_since(start))
+    widget.image_combo.setCurrentIndex(widget.image_combo.findText("B"))
+    wait_idle(qtbot, widget)
+    qtbot.waitUntil(lambda: same_layer(widget._image, viewer.layers["B"]), timeout=10000)
+    assert labels_of(target_a.data) == {1}
+    assert widget.history.can_undo is False  # a new image starts a new history
+
+
+def test_a_kept_target_is_moved_above_the_new_image(open_widget, nuclei):
+    viewer, widget = open_widget(DiskPredictor(), nuclei, name="A")
+    target = widget._target
+    viewer.add_image(np.ascontiguousarray(nuclei[::-1]), name="B")  # on top of A's labels
+    widget.set_image_layer(viewer.layers["B"])
+    assert same_layer(widget._target, target)  # same shape: one labels layer for both (e.g. two channels)
+    names = [layer.name for layer in viewer.layers]
+    assert names.index("A labels") > names.index("B")
+    assert names.index(PROMPTS_NAME) > names.index("A labels")
+
+
+def test_a_leading_channel_axis_remakes_the_empty_target_without_it(qtbot, open_widget, nuclei):
+    stack = np.stack([nuclei, nuclei[::-1]])
+    viewer, widget = open_widget(DiskPredictor(), stack, name="two")
+    assert widget._target.data.shape == stack.shape  # read as a 2-slice volume at first
+    widget.channel_axis_combo.setCurrentIndex(widget.channel_axis_combo.findData(0))
+    target = widget._target
+    assert target.data.shape == nuclei.shape
+    assert [layer.name for layer in viewer.layers].count("two labels") == 1
+    viewer.layers[PROMPTS_NAME].add([0, 150, 150])
+    wait_idle(qtbot, widget)
+    widget.commit()
+    assert labels_of(target.data) == {1}
+    # back to "none": the target holds a label now, so it stays (and says nothing: 2-D is fine)
+    widget.channel_axis_combo.setCurrentIndex(0)
+    assert same_layer(widget._target, target)
+
+
+def test_carrying_past_the_last_slice_does_not_commit(qtbot, open_widget):
+    volume = nuclei_3d()[0][0]
+    viewer, widget = open_widget(DiskPredictor(), volume, name="stack")
+    last = volume.shape[0] - 1
+    viewer.dims.set_current_step(0, last)
+    viewer.layers[PROMPTS_NAME].add([last, 64, 64])
+    wait_idle(qtbot, widget)
+    start = notification_count()
+    widget.carry_next()
+    assert any("Already at the last slice: the object is not committed" in m for m in notifications_since(start))
+    assert labels_of(widget._target.data) == set()
+    assert len(viewer.layers[PROMPTS_NAME].data) == 1
+
+
+def test_after_a_commit_the_next_object_starts_positive(qtbot, open_widget, nuclei):
+    viewer, widget = open_widget(DiskPredictor(), nuclei)
+    prompts = viewer.layers[PROMPTS_NAME]
+    prompts.add([150, 150])
+    widget.set_polarity(False)
+    prompts.add([150, 170])  # a negative correction
+    wait_idle(qtbot, widget)
+    widget.commit()
+    assert widget._positive and prompts.feature_defaults["positive"].iloc[0]
