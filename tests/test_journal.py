@@ -183,3 +183,20 @@ def test_predict_mode_uses_the_recorded_window_policy(tmp_path, monkeypatch):
     assert cli_main(["replay", str(path), "--mode", "predict", "--image", str(tmp_path / "image.npy"),
                      "--weights", "random", "--seed", "2", "-o", str(tmp_path / "o.npy")]) == 0
     assert made[-1] == WindowPolicy(shrink=False, max_zoom=1.0, probe_levels=1)
+
+
+def test_an_edit_clears_its_label_only_over_the_mask_and_the_old_extent():
+    # label 1 in two pieces; the edit's decoding window covers both, its mask only the first
+    labels = np.zeros((300, 300), np.uint16)
+    labels[50:90, 50:90] = 1
+    labels[250:260, 250:260] = 1
+    window = np.zeros((270, 270), bool)
+    window[55:95, 55:95] = True  # the edited object, moved a little
+    journal_mask = decode_mask(encode_mask(window, (0, 0)))
+    live, replayed = labels.copy(), labels.copy()
+    spec = PlaneSpec((None, None), 0, 1)
+    paint_object(PlaneView(live, spec), window, (0, 0), 1, extra_box=(40, 100, 40, 100))
+    paint_object(PlaneView(replayed, spec), *journal_mask, 1, extra_box=(40, 100, 40, 100))
+    np.testing.assert_array_equal(live, replayed)
+    assert (live[250:260, 250:260] == 1).all()  # the other piece is not part of the edit
+    assert not live[50:55, 50:90].any() and (live[55:95, 55:95] == 1).all()

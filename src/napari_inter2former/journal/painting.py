@@ -71,7 +71,18 @@ def paint_object(plane: PlaneView, mask: np.ndarray, offset: tuple[int, int], la
     mask = np.asarray(mask, dtype=bool)
     h, w = plane.shape[:2]
     oy, ox = int(offset[0]), int(offset[1])
-    box = union_box((oy, oy + mask.shape[0], ox, ox + mask.shape[1]), extra_box)
+    # Paint over the mask's foreground box, not the decoding window it came in: the journal
+    # stores the mask cropped so, and a wider window would clear other pieces of the same id
+    # live that replay keeps.
+    ys, xs = np.nonzero(mask)
+    if len(ys):
+        mask = mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+        oy, ox = oy + int(ys.min()), ox + int(xs.min())
+        box = union_box((oy, oy + mask.shape[0], ox, ox + mask.shape[1]), extra_box)
+    elif extra_box is not None:
+        box = extra_box  # an edited object that shrank to nothing: clear its old extent
+    else:
+        raise LabelError("the object is empty")
     y0, y1, x0, x1 = max(0, box[0]), min(h, box[1]), max(0, box[2]), min(w, box[3])
     if y0 >= y1 or x0 >= x1:
         raise LabelError("the object lies outside the target layer")
