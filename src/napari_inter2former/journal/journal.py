@@ -49,6 +49,8 @@ class JournalWriter:
             os.fsync(fh.fileno())
 
     def append(self, event: dict) -> None:
+        if not self.path.exists():  # deleted or moved away meanwhile: start it again, readable
+            self._write_line({**self.header, "restarted": now_iso()})
         self._write_line({"time": now_iso(), **event})
 
     def relocate(self, new_path: str | os.PathLike) -> Path:
@@ -56,8 +58,9 @@ class JournalWriter:
         new_path = Path(new_path)
         if new_path.resolve() != self.path.resolve():
             new_path.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(self.path, new_path)
-            self.path = new_path
+            if self.path.exists():
+                shutil.copyfile(self.path, new_path)
+            self.path = new_path  # (a journal deleted meanwhile starts again there at the next event)
         return self.path
 
 

@@ -10,6 +10,7 @@ same order, and honour undo/redo events.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import fields
 from typing import Callable
 
@@ -81,6 +82,8 @@ def replay(journal: str | os.PathLike, labels: np.ndarray | None = None, image=N
     applied: list[tuple[int, Patch]] = []
     undone: list[tuple[int, Patch, dict]] = []
     commits = [e for e in events if e.get("type") == "commit"]
+    known = {int(e["seq"]) for e in commits}
+    skipped = []
     done = 0
     for event in events:
         kind = event.get("type")
@@ -97,6 +100,10 @@ def replay(journal: str | os.PathLike, labels: np.ndarray | None = None, image=N
             done += 1
             if progress is not None:
                 progress(done, len(commits))
+        elif kind in ("undo", "redo") and int(event["seq"]) not in known:
+            # A commit from before this file began (e.g. a journal restarted after it was
+            # deleted): its pixels are not in this replay, so neither is its undo.
+            skipped.append(f"{kind} {event['seq']}")
         elif kind == "undo":
             if not applied or applied[-1][0] != int(event["seq"]):
                 raise JournalError(f"undo of commit {event['seq']} does not match the last applied commit")
@@ -109,4 +116,6 @@ def replay(journal: str | os.PathLike, labels: np.ndarray | None = None, image=N
             seq, patch, _ = undone.pop()
             patch.redo()
             applied.append((seq, patch))
+    if skipped:
+        warnings.warn(f"skipped {', '.join(skipped)}: commits this journal does not hold", stacklevel=2)
     return labels

@@ -37,6 +37,7 @@ class JournalMixin:
             if not path:
                 return
         self.journal_dir = path
+        self._journal_failed = False  # a folder that can be written may have been chosen
         self._set_status(f"journal folder: {self.journal_dir}")
 
     @property
@@ -45,24 +46,38 @@ class JournalMixin:
 
     @journal_dir.setter
     def journal_dir(self, path) -> None:
-        self._journal_dir = Path(path)
+        old, self._journal_dir = getattr(self, "_journal_dir", None), Path(path)
+        writer = self._journal
+        if writer is not None and old is not None and writer.path.parent == old:
+            # Carry the open journal over whole: a new file would start mid-history, and an
+            # undo of an earlier commit would then name a commit that file never saw.
+            try:
+                writer.relocate(self._journal_dir / writer.path.name)
+                return
+            except OSError as exc:
+                notify("warning", f"cannot move the journal to {self._journal_dir}: {exc}; "
+                                  f"it stays at {writer.path}")
+                return
         self._journal, self._journal_failed = None, False
 
     @property
     def journal_path(self) -> Path | None:
         return self._journal.path if self._journal is not None else None
 
-    def _journal_writer(self) -> JournalWriter | None:
+    def _journal_writer(self, first: Path | None = None) -> JournalWriter | None:
+        """The open journal, or a new one (at `first` if given and writable)."""
         if self._journal is not None or self._journal_failed or self._image is None:
             return self._journal
         image, target = self._image, self._target
         source = getattr(getattr(target, "source", None), "path", None) if target is not None else None
-        if source:
-            path = Path(source).with_suffix("").with_name(Path(source).stem + SUFFIX)
-        else:
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", image.name)
-            path = self.journal_dir / f"{safe}-{stamp}-{next(self._tokens)}{SUFFIX}"
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", image.name)
+        in_folder = self.journal_dir / f"{safe}-{stamp}-{next(self._tokens)}{SUFFIX}"
+        # Next to the target's own file when it has one; the journal folder when it has none
+        # or that place cannot be written (e.g. a read-only share).
+        paths = [Path(source).with_name(Path(source).stem + SUFFIX), in_folder] if source else [in_folder]
+        if first is not None:
+            paths.insert(0, first)
         target_data = base_data(target) if target is not None else None
         policy = self._predictor.window_policy if self._predictor is not None else WindowPolicy()
         header = {
@@ -76,11 +91,19 @@ class JournalMixin:
             # predictor yet means the default one will be made (an injected one is set at once).
             "model": {"weights": self._weights_label, "window_policy": asdict(policy)},
         }
-        try:
-            self._journal = JournalWriter(path, header)
-        except OSError as exc:
+        failures = []
+        for path in paths:
+            try:
+                self._journal = JournalWriter(path, header)
+                break
+            except OSError as exc:
+                failures.append(f"{path}: {exc}")
+        if self._journal is None:
             self._journal_failed = True
-            notify("warning", f"cannot write the journal at {path}: {exc}")
+            notify("warning", "cannot write the journal (" + "; ".join(failures) + "): choose a writable "
+                              "folder with Journal folder…")
+        elif failures:
+            notify("info", f"the journal is at {self._journal.path} ({failures[0]})")
         return self._journal
 
     def _journal_event(self, event: dict) -> None:
@@ -135,11 +158,23 @@ class JournalMixin:
         data = np.asarray(base_data(self._target))
         try:
             tifffile.imwrite(path, data, compression="zlib", bigtiff=data.nbytes > 2**31)
-            writer = self._journal_writer()
-            if writer is not None:
-                writer.relocate(path.with_name(path.stem + SUFFIX))
         except OSError as exc:
             notify("error", f"saving failed: {exc}")
             return None
-        notify("info", f"Saved {path.name} and its journal.")
+        journal = path.with_name(path.stem + SUFFIX)
+        had_journal = self._journal is not None
+        self._journal_failed = False  # the saved file's folder takes the journal from now on
+        writer = self._journal_writer(first=journal)
+        try:
+            if writer is None:
+                raise OSError("no journal could be written in this session")
+            writer.relocate(journal)
+        except OSError as exc:
+            notify("warning", f"Saved {path.name}, but not its journal: {exc}")
+            return path
+        if had_journal:
+            notify("info", f"Saved {path.name} and its journal.")
+        else:
+            notify("warning", f"Saved {path.name}. No journal could be written before; one starts now "
+                              f"beside it ({journal.name}).")
         return path

@@ -1,0 +1,86 @@
+"""The widget's journal when its place changes under it: a new journal folder, a deleted file,
+an unwritable place, saving without a journal. Replay must still rebuild the live labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+from conftest import DiskPredictor, notification_count, notifications_since, wait_idle
+
+from napari_inter2former.journal import read_journal, replay
+from napari_inter2former.ui.layers import PROMPTS_NAME
+
+
+def _commit_at(qtbot, viewer, widget, y, x):
+    viewer.layers[PROMPTS_NAME].add([y, x])
+    wait_idle(qtbot, widget)
+    widget.commit()
+
+
+def test_a_new_journal_folder_takes_the_open_journal_along(qtbot, open_widget, nuclei, tmp_path):
+    viewer, widget = open_widget(DiskPredictor(grow=5), nuclei, name="nuclei")
+    _commit_at(qtbot, viewer, widget, 80, 80)
+    _commit_at(qtbot, viewer, widget, 200, 220)
+    old = widget.journal_path
+    widget.choose_journal_dir(tmp_path / "elsewhere")
+    assert widget.journal_path == tmp_path / "elsewhere" / old.name
+    _commit_at(qtbot, viewer, widget, 300, 100)
+    for _ in range(3):  # the third commit, its click, then the second: made before the folder changed
+        widget.undo()
+    rebuilt = replay(widget.journal_path)
+    np.testing.assert_array_equal(rebuilt, np.asarray(widget._target.data))
+
+
+def test_a_deleted_journal_starts_again_readable(qtbot, open_widget, nuclei):
+    viewer, widget = open_widget(DiskPredictor(grow=5), nuclei, name="nuclei")
+    _commit_at(qtbot, viewer, widget, 80, 80)
+    path = widget.journal_path
+    path.unlink()
+    _commit_at(qtbot, viewer, widget, 200, 220)
+    for _ in range(3):  # commit 2, its click, then commit 1: the one the new file never saw
+        widget.undo()
+    assert not widget._target.data.any()
+    header, events = read_journal(path)
+    assert "restarted" in header, header
+    with pytest.warns(UserWarning, match="skipped undo 1"):
+        rebuilt = replay(path)
+    # the replay holds what the file holds: the second commit, undone
+    assert not rebuilt.any()
+
+
+def test_an_unwritable_place_next_to_the_target_falls_back_to_the_journal_folder(
+        qtbot, open_widget, nuclei, tmp_path):
+    viewer, widget = open_widget(DiskPredictor(grow=5), nuclei, name="nuclei")
+    folder = tmp_path / "share"
+    folder.mkdir()
+    tifffile.imwrite(folder / "seg.tif", np.zeros(nuclei.shape, np.uint16))
+    target = viewer.open(folder / "seg.tif", layer_type="labels")[0]
+    widget.set_target(target)
+    (folder / "seg.tif").unlink()
+    folder.rmdir()
+    folder.write_text("a file where the folder was")  # the journal cannot go next to the target
+    start = notification_count()
+    _commit_at(qtbot, viewer, widget, 80, 80)
+    assert widget.journal_path.parent == widget.journal_dir
+    assert any("the journal is at" in m for m in notifications_since(start))
+    np.testing.assert_array_equal(replay(widget.journal_path), np.asarray(target.data))
+
+
+def test_saving_without_a_journal_says_so_and_starts_one_beside_the_file(qtbot, open_widget, nuclei, tmp_path):
+    viewer, widget = open_widget(DiskPredictor(grow=5), nuclei, name="nuclei")
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    widget.journal_dir = blocker / "journals"
+    start = notification_count()
+    _commit_at(qtbot, viewer, widget, 80, 80)
+    assert widget.journal_path is None
+    assert any("cannot write the journal" in m for m in notifications_since(start))
+    start = notification_count()
+    widget.save_segmentation(tmp_path / "seg.tif")
+    messages = notifications_since(start)
+    assert not any("and its journal" in m for m in messages), messages
+    assert widget.journal_path == tmp_path / "seg.journal.jsonl"  # journaled from now on
+    _commit_at(qtbot, viewer, widget, 200, 220)
+    _, events = read_journal(widget.journal_path)
+    assert [e["type"] for e in events if e["type"] == "commit"] == ["commit"]
