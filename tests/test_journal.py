@@ -200,3 +200,27 @@ def test_an_edit_clears_its_label_only_over_the_mask_and_the_old_extent():
     np.testing.assert_array_equal(live, replayed)
     assert (live[250:260, 250:260] == 1).all()  # the other piece is not part of the edit
     assert not live[50:55, 50:90].any() and (live[55:95, 55:95] == 1).all()
+
+
+def test_hand_edit_records_round_trip_for_both_napari_atom_kinds():
+    from collections import namedtuple
+
+    from napari_inter2former.journal.hand_edits import apply_edit, edited_values, encode_edit, touched_box
+
+    data = np.zeros((2, 40, 40), np.uint16)
+    # the fancy-index kind (data_setitem): the array may still hold the old values
+    indices = (np.array([1, 1, 1]), np.array([5, 6, 9]), np.array([7, 7, 8]))
+    atom = (indices, np.zeros(3, np.uint16), np.array([3, 4, 5], np.uint16))
+    box = touched_box(atom, data.shape)
+    assert box == (slice(1, 2), slice(5, 10), slice(7, 9))
+    rebuilt = np.zeros_like(data)
+    apply_edit(rebuilt, json.loads(json.dumps(encode_edit(box, edited_values(atom, data, box)))))
+    assert rebuilt[1, 5, 7] == 3 and rebuilt[1, 6, 7] == 4 and rebuilt[1, 9, 8] == 5 and rebuilt.sum() == 12
+    # the masked kind (brush, eraser, fill): a box, the changed pixels in it, one new value
+    Masked = namedtuple("Masked", "slice_key mask old_values new_value")
+    mask = np.zeros((1, 3, 3), bool)
+    mask[0, 1, :] = True
+    atom = Masked((slice(0, 1), slice(20, 23), slice(30, 33)), mask, np.zeros(3), 9)
+    box = touched_box(atom, data.shape)
+    apply_edit(rebuilt, encode_edit(box, edited_values(atom, rebuilt, box)))
+    assert (rebuilt[0, 21, 30:33] == 9).all() and rebuilt[0].sum() == 27

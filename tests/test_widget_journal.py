@@ -84,3 +84,21 @@ def test_saving_without_a_journal_says_so_and_starts_one_beside_the_file(qtbot, 
     _commit_at(qtbot, viewer, widget, 200, 220)
     _, events = read_journal(widget.journal_path)
     assert [e["type"] for e in events if e["type"] == "commit"] == ["commit"]
+
+
+def test_brush_eraser_and_fill_edits_are_replayed(qtbot, open_widget, nuclei):
+    viewer, widget = open_widget(DiskPredictor(grow=8), nuclei, name="nuclei")
+    target = widget._target
+    _commit_at(qtbot, viewer, widget, 80, 80)
+    target.brush_size = 9
+    target.paint((120, 120), 50)  # napari's brush, a new id by hand
+    target.paint((84, 84), 0)  # napari's eraser, inside the widget's object
+    _commit_at(qtbot, viewer, widget, 118, 112)  # partly blocked by the brushed label 50
+    target.fill((120, 120), 7)  # napari's bucket fill turns label 50 into 7
+    widget.undo()  # the widget's commit, after the hand edits
+    _commit_at(qtbot, viewer, widget, 250, 250)
+    live = np.asarray(target.data)
+    assert {7, 1} <= set(np.unique(live).tolist())
+    np.testing.assert_array_equal(replay(widget.journal_path), live)
+    _, events = read_journal(widget.journal_path)
+    assert sum(e["type"] == "paint" for e in events) == 3  # the widget's own writes are commits

@@ -4,7 +4,8 @@ mode "masks" pastes the stored object masks (exact, no model needed);
 mode "predict" re-runs the model from the stored clicks and seeds (needs the
 image and the same weights; checks that the prompts reproduce the work).
 Both paint through `paint_object`, with the same overwrite rules and in the
-same order, and honour undo/redo events.
+same order, and honour undo/redo events. Edits made with napari's own tools on
+the target (brush, eraser, fill) are written back as recorded.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Callable
 import numpy as np
 
 from ..session import Click, WindowPolicy
+from .hand_edits import apply_edit
 from .journal import JournalError, read_journal
 from .painting import Patch, paint_object
 from .planes import PlaneSpec, PlaneView
@@ -100,6 +102,8 @@ def replay(journal: str | os.PathLike, labels: np.ndarray | None = None, image=N
             done += 1
             if progress is not None:
                 progress(done, len(commits))
+        elif kind == "paint":
+            apply_edit(labels, event)
         elif kind in ("undo", "redo") and int(event["seq"]) not in known:
             # A commit from before this file began (e.g. a journal restarted after it was
             # deleted): its pixels are not in this replay, so neither is its undo.

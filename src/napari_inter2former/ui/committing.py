@@ -65,7 +65,11 @@ class CommitMixin:
                 ys + y0 if a == spec.rows_axis else xs + x0 if a == spec.cols_axis else np.full(ys.size, v)
                 for a, v in enumerate(spec.index)
             )
-            target.data_setitem(indices, values[ys, xs])
+            self._writing_target = True  # napari reports this as a paint: it is journaled as ours
+            try:
+                target.data_setitem(indices, values[ys, xs])
+            finally:
+                self._writing_target = False
         else:
             patch.plane.write(y0, y1, x0, x1, values)
             if target.multiscale and not update_lower_levels(list(target.data), patch.plane.spec, patch.box) \

@@ -121,6 +121,7 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, QWidg
         self._switching = False  # True inside _set_image: layer events must not start another switch
         self._pending_image = _NO_SWITCH  # image to switch to once a pending commit/carry is done
         self._made_target = None  # the target layer this widget created, if any
+        self._writing_target = False  # True while a commit/undo writes the target through napari
         self._shut_down = False
         self._warned_pyramid = None  # a multiscale target whose coarser levels cannot follow commits
         self._ids: LabelIds | None = None
@@ -548,6 +549,8 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, QWidg
     def _on_target_paint(self, event=None) -> None:
         if self._target is not None and self._ids is not None:
             self._ids.observe(self._target.selected_label)
+        if self._target is not None and not self._writing_target and event is not None:
+            self._journal_hand_edit(self._target, event.value)
 
     def _ensure_target(self):
         """The target layer; a new one of the image's shape is created on first need."""
