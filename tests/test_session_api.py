@@ -173,6 +173,16 @@ def test_start_from_mask_then_predict_and_click(model):
     session.undo()
     session.undo()
     assert np.array_equal(session.result.mask, predicted.mask) and session.result.offset == predicted.offset
+    # Undoing the seed itself undoes it for later replays too.
+    session.undo()
+    session.undo()
+    assert session.result is None and not session.can_undo
+    assert session.set_clicks([]) is None
+    calls.clear()
+    session.set_clicks([Click(40, 55, True)])
+    assert (calls[-1][1] != LIKELY_FG).all()  # no trace of the seed in R
+    with pytest.raises(ValueError, match="lies outside the image"):
+        session.start_from_mask(seed, offset=(500, 500))
 
 
 def test_segment_convenience_and_same_key_keeps_cache(model):

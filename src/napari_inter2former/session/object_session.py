@@ -107,7 +107,7 @@ class ObjectSession:
         self.max_history = max_history
         self._state = _State((), None, None, False, None)
         self._base = self._state  # where a full replay starts: empty, or the seeded mask
-        self._history: list[_Packed] = []
+        self._history: list[tuple[_Packed, _State]] = []  # (state, base then): undo restores both
 
     # ----- read-only views
     @property
@@ -141,7 +141,7 @@ class ObjectSession:
         try:
             return self._predict(self._state.clicks + (click,), progress)
         except Exception:
-            self._state = _unpack(self._history.pop())
+            self._pop_history()
             raise
 
     def set_clicks(self, clicks: list[Click], progress=None) -> MaskResult | None:
@@ -157,7 +157,7 @@ class ObjectSession:
                 result = self._predict(tuple(clicks[: i + 1]), progress)
             return result
         except Exception:
-            self._state = _unpack(self._history.pop())
+            self._pop_history()
             raise
 
     def start_from_mask(self, mask: np.ndarray, offset: tuple[int, int] = (0, 0)) -> None:
@@ -182,6 +182,9 @@ class ObjectSession:
         sx0, sx1 = max(x0, ox), min(x1, ox + mask.shape[1], width)
         if sy0 < sy1 and sx0 < sx1:
             local[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = mask[sy0 - oy : sy1 - oy, sx0 - ox : sx1 - ox]
+        if not local.any():
+            raise ValueError(f"the starting mask (offset {offset}, shape {mask.shape}) lies outside the image "
+                             f"of shape {(height, width)}")
         ref = seed_reference_map(local)
         size = self.predictor.window_policy.decode_size(window)
         if size != tuple(ref.shape):
@@ -198,13 +201,13 @@ class ObjectSession:
         try:
             return self._predict(self._state.clicks, progress, repaint=False)
         except Exception:
-            self._state = _unpack(self._history.pop())
+            self._pop_history()
             raise
 
     def undo(self) -> MaskResult | None:
         """Go back one step (click, replay or seed); returns the restored result."""
         if self._history:
-            self._state = _unpack(self._history.pop())
+            self._pop_history()
         return self._state.result
 
     def reset(self) -> None:
@@ -214,8 +217,14 @@ class ObjectSession:
     # ----- internals
     def _push_history(self) -> None:
         # Each state holds a window-sized mask and reference map: kept packed, and the depth bounded.
-        self._history.append(_pack(self._state))
+        # The base is kept by reference: there are only as many as seeds, and undoing a seed
+        # must also stop later replays (set_clicks) from starting at it.
+        self._history.append((_pack(self._state), self._base))
         del self._history[: max(0, len(self._history) - self.max_history)]
+
+    def _pop_history(self) -> None:
+        packed, self._base = self._history.pop()
+        self._state = _unpack(packed)
 
     def _focus(self, clicks: tuple[Click, ...]) -> Box:
         r = self.predictor.model.config.click_radius
