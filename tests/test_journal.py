@@ -120,7 +120,7 @@ def test_replay_follows_undo_and_redo(tmp_path):
         replay(path)
 
 
-def test_replay_predict_mode_reproduces_the_session(tmp_path):
+def test_replay_predict_mode_reproduces_the_session(tmp_path, capsys):
     image = nuclei_2d()[0][0]
     predictor = Predictor(weights=None, seed=2)
     predictor.set_image(image)
@@ -142,6 +142,7 @@ def test_replay_predict_mode_reproduces_the_session(tmp_path):
     out = tmp_path / "out.tif"
     assert cli_main(["replay", str(path), "-o", str(out)]) == 0
     np.testing.assert_array_equal(tifffile.imread(out), from_masks)
+    assert f"{len(set(np.unique(from_masks).tolist()) - {0})} objects" in capsys.readouterr().out
     np.save(tmp_path / "image.npy", image)
     out2 = tmp_path / "out2.npy"
     assert cli_main(["replay", str(path), "--mode", "predict", "--image", str(tmp_path / "image.npy"),

@@ -79,6 +79,18 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(file=sys.stderr)
     _save(out, labels)
-    n = len(np.unique(labels)) - (1 if (labels == 0).any() else 0)
-    print(f"wrote {out}: shape {labels.shape}, {n} objects")
+    print(f"wrote {out}: shape {labels.shape}, {_count_ids(labels)} objects")
     return 0
+
+
+def _count_ids(labels: np.ndarray, block_pixels: int = 2**24) -> int:
+    """Distinct non-zero ids, a block of rows at a time: np.unique over a 20000² plane would sort a
+    copy of all of it for a count."""
+    if labels.ndim == 0:
+        return int(labels != 0)
+    ids: set[int] = set()
+    step = max(1, block_pixels // max(1, int(np.prod(labels.shape[1:]))))
+    for start in range(0, labels.shape[0], step):
+        block = labels[start : start + step]
+        ids.update(np.unique(block[block != 0]).tolist())
+    return len(ids)
