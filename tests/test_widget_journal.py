@@ -95,10 +95,30 @@ def test_brush_eraser_and_fill_edits_are_replayed(qtbot, open_widget, nuclei):
     target.paint((84, 84), 0)  # napari's eraser, inside the widget's object
     _commit_at(qtbot, viewer, widget, 118, 112)  # partly blocked by the brushed label 50
     target.fill((120, 120), 7)  # napari's bucket fill turns label 50 into 7
-    widget.undo()  # the widget's commit, after the hand edits
+    filled = np.asarray(target.data).copy()
+    widget.undo()  # the fill (hand edits are in the widget's history)
+    assert 50 in target.data and 7 not in target.data
+    widget.redo()
+    np.testing.assert_array_equal(target.data, filled)
     _commit_at(qtbot, viewer, widget, 250, 250)
     live = np.asarray(target.data)
     assert {7, 1} <= set(np.unique(live).tolist())
     np.testing.assert_array_equal(replay(widget.journal_path), live)
     _, events = read_journal(widget.journal_path)
-    assert sum(e["type"] == "paint" for e in events) == 3  # the widget's own writes are commits
+    # brush, eraser, fill, the fill's undo and redo; the widget's own writes are commits
+    assert sum(e["type"] == "paint" for e in events) == 5
+
+
+def test_ctrl_z_after_a_brush_stroke_undoes_the_stroke_not_the_commit(qtbot, open_widget, nuclei):
+    viewer, widget = open_widget(DiskPredictor(grow=8), nuclei, name="nuclei")
+    target = widget._target
+    _commit_at(qtbot, viewer, widget, 80, 80)
+    committed = np.asarray(target.data).copy()
+    target.brush_size = 11
+    target.paint((80, 90), 5)  # across the object's edge
+    viewer.layers.selection.active = target
+    keys = viewer.window._qt_viewer._key_map_handler
+    keys.press_key("Control-Z")
+    keys.release_key("Control-Z")
+    np.testing.assert_array_equal(target.data, committed)
+    assert "undid: hand edit" in widget.status_label.text()

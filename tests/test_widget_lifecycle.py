@@ -155,7 +155,9 @@ def test_carrying_past_the_last_slice_does_not_commit(qtbot, open_widget):
     wait_idle(qtbot, widget)
     start = notification_count()
     widget.carry_next()
-    assert any("Already at the last slice: the object is not committed" in m for m in notifications_since(start))
+    widget.carry_through(5)
+    messages = notifications_since(start)
+    assert sum("Already at the last slice: the object is not committed" in m for m in messages) == 2, messages
     assert labels_of(widget._target.data) == set()
     assert len(viewer.layers[PROMPTS_NAME].data) == 1
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dask.array as da
 import numpy as np
+from qtpy.QtCore import Qt
 from conftest import DiskPredictor, labels_of, notification_count, notifications_since, wait_idle
 
 from napari_inter2former._sample_data import nuclei_3d
@@ -102,8 +103,10 @@ def test_carry_run_can_be_cancelled(qtbot, open_widget):
     widget._worker.progress.connect(lambda job, done, total: progress.append((done, total)))
     widget.carry_through(23)
     qtbot.waitUntil(lambda: len(progress) >= 3, timeout=10000)
-    widget.cancel()
+    start = notification_count()
+    qtbot.mouseClick(widget.cancel_button, Qt.MouseButton.LeftButton)  # the button, as a user does
     wait_idle(qtbot, widget)
+    assert not any("failed" in m for m in notifications_since(start))
     done = [z for z in range(volume.shape[0]) if 1 in labels_of(target.data[z])]
     assert 2 <= len(done) < 24 and done == list(range(len(done)))
     assert progress[0][1] == 23

@@ -50,6 +50,22 @@ def edited_values(atom, data: np.ndarray, box: tuple[slice, ...]) -> np.ndarray:
     return values
 
 
+def previous_values(atom, after: np.ndarray, box: tuple[slice, ...]) -> np.ndarray:
+    """The box's values before the edit, from its values after it and the atom's old values."""
+    before = after.copy()
+    if hasattr(atom, "slice_key"):
+        if atom.mask is None:
+            before[...] = np.asarray(atom.old_values).reshape(before.shape)
+        else:
+            before[np.asarray(atom.mask, bool)] = atom.old_values
+        return before
+    indices, old_values, _ = atom
+    local = tuple(np.asarray(i) - s.start if not isinstance(i, slice) else slice(None)
+                  for i, s in zip(indices, box))
+    before[local] = old_values
+    return before
+
+
 def encode_edit(box: tuple[slice, ...], values: np.ndarray) -> dict:
     values = np.ascontiguousarray(values)
     return {

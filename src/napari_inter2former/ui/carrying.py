@@ -125,7 +125,7 @@ class CarryMixin:
     @guarded
     def carry_through(self, n: int | None = None, step: int = +1) -> None:
         """Carry the object through up to `n` slices in the worker (stops when it vanishes)."""
-        if self._guard("carry"):
+        if self._guard("carry") and not self._at_the_end(step):
             n = int(n if n is not None else self.carry_spin.value())
             self._when_settled(lambda: self._carry_run_now(n, step))
 

@@ -17,6 +17,9 @@ def run(args) -> int:
     viewer.open_sample("napari-inter2former", args.sample)
     viewer.window.add_plugin_dock_widget("napari-inter2former", "Interactive segmentation")
     if args.screenshot:
+        from qtpy.QtWidgets import QApplication
+
+        QApplication.processEvents()  # lay the dock out, or the screenshot shows the canvas alone
         viewer.screenshot(args.screenshot, canvas_only=False, flash=False)
         viewer.close()
         return 0

@@ -16,7 +16,6 @@ import numpy as np
 from qtpy.QtWidgets import QFileDialog
 
 from ..journal import SUFFIX, JournalWriter, encode_mask
-from ..journal.hand_edits import MAX_EDIT_PIXELS, edited_values, encode_edit, touched_box
 from ..session import MaskResult, WindowPolicy
 from .layers import base_data
 from .state import ObjectState, guarded, notify
@@ -115,21 +114,6 @@ class JournalMixin:
             writer.append(event)
         except OSError as exc:
             notify("warning", f"journal write failed: {exc}")
-
-    def _journal_hand_edit(self, target, atoms) -> None:
-        """A brush, eraser or fill edit on the target, so that replay rebuilds it too."""
-        data = base_data(target)
-        if target.multiscale or not isinstance(data, np.ndarray):
-            return
-        for atom in atoms or []:
-            box = touched_box(atom, data.shape)
-            if box is None:
-                continue
-            if int(np.prod([s.stop - s.start for s in box])) > MAX_EDIT_PIXELS:
-                notify("warning", "an edit of the target is too large to journal: save the segmentation "
-                                  "to keep it")
-                continue
-            self._journal_event(encode_edit(box, edited_values(atom, data, box)))
 
     def _journal_prompts(self) -> None:
         obj = self._obj

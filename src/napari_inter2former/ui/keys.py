@@ -13,7 +13,7 @@ SHORTCUTS = [
     ("T", "toggle_polarity", "flip the polarity of new points (or of the selected points)"),
     ("C", "commit", "commit the current object to the target layer with a new id"),
     ("Shift-C", "clear", "clear the current object's points and preview"),
-    ("Control-Z", "undo", "undo the last click, clear or commit"),
+    ("Control-Z", "undo", "undo the last click, clear, commit or brush/eraser/fill edit of the target"),
     ("Control-Shift-Z", "redo", "redo"),
     ("N", "carry_next", "carry the object to the next slice (same id)"),
     ("Shift-N", "carry_previous", "carry the object to the previous slice (same id)"),

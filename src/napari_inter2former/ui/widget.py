@@ -42,6 +42,7 @@ from ..session import Click, ClickError, ImageError, MaskResult
 from .carrying import CarryMixin
 from .committing import CommitMixin
 from .editing import EditMixin
+from .hand_edits import HandEditMixin
 from .engine import (
     Cancelled,
     CarryRunJob,
@@ -100,7 +101,7 @@ def scale_text(zoom: float) -> str:
     return f" shrunk ×{zoom:.3g}" if zoom < 1.0 else ""
 
 
-class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, QWidget):
+class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandEditMixin, QWidget):
     """Dock widget for click-based segmentation with Inter2Former."""
 
     def __init__(self, napari_viewer, predictor=None, journal_dir: str | os.PathLike | None = None, parent=None):
@@ -220,7 +221,7 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, QWidg
         self.carry_run_button.clicked.connect(lambda: self.carry_through())
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.clicked.connect(lambda: self.cancel())  # not `checked` as an argument
         carry.addWidget(self.carry_spin)
         carry.addWidget(self.carry_run_button)
         carry.addWidget(self.cancel_button)
@@ -550,7 +551,7 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, QWidg
         if self._target is not None and self._ids is not None:
             self._ids.observe(self._target.selected_label)
         if self._target is not None and not self._writing_target and event is not None:
-            self._journal_hand_edit(self._target, event.value)
+            self._on_hand_edit(self._target, event.value)
 
     def _ensure_target(self):
         """The target layer; a new one of the image's shape is created on first need."""

@@ -1,0 +1,60 @@
+"""Edits of the target made with napari's own tools (brush, eraser, fill), taken into the
+widget's undo history and journal.
+
+A mixin of the widget. The widget binds Ctrl+Z on the target, so napari's own undo of a
+stroke is out of reach; without this, Ctrl+Z after a stroke would undo the commit before it
+and write that commit's old pixels over the stroke.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..journal.hand_edits import MAX_EDIT_PIXELS, edited_values, encode_edit, previous_values, touched_box
+from .history import Action
+from .layers import base_data
+from .state import notify
+
+
+class HandEditMixin:
+    def _on_hand_edit(self, target, atoms) -> None:
+        data = base_data(target)
+        if target.multiscale or not isinstance(data, np.ndarray):
+            return
+        edits = []  # (box, values before, values after)
+        for atom in atoms or []:
+            box = touched_box(atom, data.shape)
+            if box is None:
+                continue
+            if int(np.prod([s.stop - s.start for s in box])) > MAX_EDIT_PIXELS:
+                notify("warning", "an edit of the target is too large to journal or undo here: save the "
+                                  "segmentation to keep it")
+                continue
+            after = edited_values(atom, data, box)
+            edits.append((box, previous_values(atom, after, box), after))
+            self._journal_event(encode_edit(box, after))
+        if not edits:
+            return
+
+        def undo():
+            for box, before, _ in reversed(edits):
+                self._write_box(target, box, before)
+
+        def redo():
+            for box, _, after in edits:
+                self._write_box(target, box, after)
+
+        self.history.push(Action("hand edit of the labels", undo, redo))
+
+    def _write_box(self, target, box: tuple[slice, ...], values: np.ndarray) -> None:
+        """Write `values` into `box` of the target (changed pixels only, through napari), journaled."""
+        data = base_data(target)
+        changed = np.nonzero(np.asarray(data[box]) != values)
+        if changed[0].size:
+            indices = tuple(i + s.start for i, s in zip(changed, box))
+            self._writing_target = True
+            try:
+                target.data_setitem(indices, values[changed])
+            finally:
+                self._writing_target = False
+        self._journal_event(encode_edit(box, values))
