@@ -97,10 +97,14 @@ def spec_plane(spec: PlaneSpec) -> tuple:
                  if a not in (spec.rows_axis, spec.cols_axis) and a != spec.channel_axis)
 
 
-def new_target_data(shape: tuple[int, ...], dtype=np.uint32):
+def new_target_data(shape: tuple[int, ...], dtype=np.uint16):
     """Zeros for a new labels layer. np.zeros memory is only committed where written;
     huge planes get a pyramid of strided views over it, so napari renders a small
-    level and never converts the full plane."""
+    level and never converts the full plane.
+
+    uint16 (65 535 ids, far more than objects clicked by hand): napari maps uint32 labels
+    to its texture values pixel by pixel, 0.4-0.7 s to add a 4000² layer and 0.13 s per
+    redraw of a plane (a slice step), against 0.1 s and under 0.01 s for uint16."""
     data = np.zeros(shape, dtype=dtype)
     if int(np.prod(shape[-2:])) <= HUGE_PIXELS:
         return data
