@@ -168,3 +168,33 @@ def test_rgb_image(qtbot, open_widget):
     wait_idle(qtbot, widget)
     widget.commit()
     assert labels_of(target.data) == {1} and target.data[30, 45] == 1
+
+
+def test_carrying_the_last_commit_starts_from_the_slice_on_screen(qtbot, open_widget):
+    volume = nuclei_3d()[0][0]
+    viewer, widget = open_widget(DiskPredictor(grow=6), volume)
+    prompts, target = viewer.layers[PROMPTS_NAME], widget._target
+    viewer.dims.set_current_step(0, 12)
+    prompts.add([12, 64, 64])
+    wait_idle(qtbot, widget)
+    widget.carry_through(5)  # slices 13-17, the view ends on 17
+    wait_idle(qtbot, widget)
+    assert _slice_of(viewer) == 17
+    after_run = np.asarray(target.data).copy()
+    viewer.dims.set_current_step(0, 12)  # back to where it started, to go the other way
+    widget.carry_previous()
+    wait_idle(qtbot, widget)
+    assert _slice_of(viewer) == 11 and widget._obj.spec.index[0] == 11
+    widget.commit()
+    assert 1 in labels_of(target.data[11])
+    qtbot.mouseClick(widget.carry_run_back_button, Qt.MouseButton.LeftButton)  # on down from 11
+    wait_idle(qtbot, widget)
+    assert _slice_of(viewer) < 11 and 1 in labels_of(target.data[10])
+    np.testing.assert_array_equal(target.data[12:], after_run[12:])  # done slices untouched
+    # a slice without the label says so instead of carrying from elsewhere
+    widget.undo()  # the run down from 11
+    viewer.dims.set_current_step(0, 3)
+    start = notification_count()
+    widget.carry_next()
+    assert any("Label 1 is not on this slice" in m for m in notifications_since(start))
+    assert 1 not in labels_of(target.data[4])

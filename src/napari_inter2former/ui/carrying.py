@@ -12,9 +12,11 @@ from dataclasses import replace
 import numpy as np
 
 from ..journal import LabelError, PlaneSpec, PlaneView
+from ..session import MaskResult
 from .engine import CarryRunJob, CarryRunOutcome, CarryStep, interior_point
 from .history import Action
-from .layers import base_data, plane_key, spatial_shape
+from .label_region import label_region
+from .layers import base_data, plane_key, plane_spec, spatial_shape, spec_plane
 from .state import ObjectState, Snapshot, guarded, notify
 
 CARRY_MIN_AREA = 10
@@ -32,9 +34,31 @@ class CarryMixin:
                 return None
             return self._last_commit
         if self._last_commit is not None:
-            return self._last_commit
+            return self._last_commit_on_shown_slice()
         notify("info", "Nothing to carry: segment an object first.")
         return None
+
+    def _last_commit_on_shown_slice(self):
+        """The last committed label, taken from the slice on screen: after a run the user may
+        have gone back (e.g. to carry the other way), and carrying from where the run ended
+        would re-segment slices already done."""
+        label_id, spec, result = self._last_commit
+        shown = plane_spec(self._image, self.viewer, self.channel_axis, self.channel_index)
+        if spec_plane(shown) == spec_plane(spec):
+            return self._last_commit
+        shown = replace(spec, index=tuple(
+            v if a in (spec.rows_axis, spec.cols_axis) or a == spec.channel_axis else shown.index[a]
+            for a, v in enumerate(spec.index)))
+        plane = PlaneView(base_data(self._target), self._target_spec(shown, self._target))
+        y0, y1, x0, x1 = result.window  # where it was: a carried object moves little between slices
+        near = np.asarray(plane.read(y0, y1, x0, x1)) == label_id
+        if not near.any():
+            notify("info", f"Label {label_id} is not on this slice near where it was last committed: go to a "
+                           "slice that has it, or click an object.")
+            return None
+        ys, xs = np.nonzero(near)
+        mask, offset, _ = label_region(plane, label_id, y0 + int(ys[0]), x0 + int(xs[0]))
+        return label_id, shown, MaskResult(mask, offset)
 
     def _point_coords(self, spec: PlaneSpec, y: int, x: int) -> np.ndarray:
         """Prompts-layer coordinates (all image axes) of pixel (y, x) on plane `spec`."""
@@ -74,8 +98,9 @@ class CarryMixin:
     def _at_the_end(self, step: int) -> bool:
         """True (user told) when the object to carry is already on the last slice that way;
         checked before carrying commits the object, so N at the end does not commit silently."""
-        source = (self._obj.spec if self._obj is not None
-                  else self._last_commit[1] if self._last_commit is not None else None)
+        source = (self._obj.spec if self._obj is not None  # else the slice on screen (see _carry_source)
+                  else plane_spec(self._image, self.viewer, self.channel_axis, self.channel_index)
+                  if self._last_commit is not None else None)
         axis = self._carry_axis(source) if source is not None else None
         if axis is None or 0 <= source.index[axis] + step < spatial_shape(self._image)[axis]:
             return False
