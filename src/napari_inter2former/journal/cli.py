@@ -44,7 +44,8 @@ def _save(path: Path, labels: np.ndarray) -> None:
     else:
         import tifffile
 
-        tifffile.imwrite(path, labels, compression="zlib")
+        tifffile.imwrite(path, labels, compression="zlib", compressionargs={"level": 1},
+                         bigtiff=labels.nbytes > 2**31)
 
 
 def run(args: argparse.Namespace) -> int:

