@@ -180,6 +180,7 @@ def test_carrying_the_last_commit_starts_from_the_slice_on_screen(qtbot, open_wi
     widget.carry_through(5)  # slices 13-17, the view ends on 17
     wait_idle(qtbot, widget)
     assert _slice_of(viewer) == 17
+    assert widget.status_label.text() == "carry: 5/5 slices, all done"
     after_run = np.asarray(target.data).copy()
     viewer.dims.set_current_step(0, 12)  # back to where it started, to go the other way
     widget.carry_previous()
@@ -187,9 +188,11 @@ def test_carrying_the_last_commit_starts_from_the_slice_on_screen(qtbot, open_wi
     assert _slice_of(viewer) == 11 and widget._obj.spec.index[0] == 11
     widget.commit()
     assert 1 in labels_of(target.data[11])
+    widget.carry_spin.setValue(30)
     qtbot.mouseClick(widget.carry_run_back_button, Qt.MouseButton.LeftButton)  # on down from 11
     wait_idle(qtbot, widget)
-    assert _slice_of(viewer) < 11 and 1 in labels_of(target.data[10])
+    assert _slice_of(viewer) == 0 and 1 in labels_of(target.data[10])
+    assert widget.status_label.text() == "carry: 11/11 slices, reached the first slice"
     np.testing.assert_array_equal(target.data[12:], after_run[12:])  # done slices untouched
     # a slice without the label says so instead of carrying from elsewhere
     widget.undo()  # the run down from 11

@@ -217,7 +217,12 @@ class CarryMixin:
         self.cancel_button.setEnabled(False)
         patches = list(state.get("patches", []))
         done = len(patches)
-        reason = {"end": "reached the end", "vanished": "the object vanished",
+        end = "all done"  # the N slices asked for, or up to the stack's first or last slice
+        if state.get("last") is not None:
+            _, spec, _, axis = state["last"]
+            if spec.index[axis] in (0, spatial_shape(self._image)[axis] - 1):
+                end = "reached the first slice" if spec.index[axis] == 0 else "reached the last slice"
+        reason = {"end": end, "vanished": "the object vanished",
                   "cancelled": "cancelled"}.get(outcome.stopped, outcome.stopped)
         notify("info", f"Carried label {state['label_id']} through {done} slice(s): {reason}.")
         self._set_status(f"carry: {done}/{outcome.total} slices, {reason}")
