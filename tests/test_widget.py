@@ -406,6 +406,13 @@ def test_a_drag_is_one_undo_step(qtbot, open_widget, nuclei):
     assert widget._result.to_full(nuclei.shape)[100, 100] and not widget._result.to_full(nuclei.shape)[120, 100]
     widget.redo()
     np.testing.assert_array_equal(prompts.data, [[120, 100]])
+    # after an undo (points rewritten by the widget) an in-place drag is still seen
+    widget.undo()
+    wait_idle(qtbot, widget)
+    prompts.data[0] = [100, 140]
+    prompts.events.data(value=prompts.data, action=ActionType.CHANGED, data_indices=(0,), vertex_indices=((),))
+    wait_idle(qtbot, widget)
+    assert widget._result.to_full(nuclei.shape)[100, 140] and not widget._result.to_full(nuclei.shape)[100, 100]
 
 
 def test_default_predictor_falls_back_to_random_init_with_a_warning(qtbot, make_napari_viewer, nuclei, tmp_path):

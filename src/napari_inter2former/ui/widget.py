@@ -700,7 +700,9 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandE
             return
         self._mute = True
         try:
-            self._prompts.data = coords
+            # A copy: napari keeps the array it is given and drags points in it in place, which
+            # would change the widget's own snapshot too and hide the move from _on_points_data.
+            self._prompts.data = np.array(coords, copy=True)
             self._prompts.features = {"positive": np.asarray(positive, dtype=bool)}
             self._prompts.refresh_colors(update_color_mapping=False)
             self._prompts.feature_defaults = {"positive": self._positive}
