@@ -171,3 +171,37 @@ def test_after_a_commit_the_next_object_starts_positive(qtbot, open_widget, nucl
     wait_idle(qtbot, widget)
     widget.commit()
     assert widget._positive and prompts.feature_defaults["positive"].iloc[0]
+
+
+def test_a_target_placed_differently_from_the_image_is_refused(qtbot, open_widget, nuclei):
+    viewer, widget = open_widget(DiskPredictor(), nuclei, name="A", scale=(0.5, 0.5), translate=(100, 50))
+    own = widget._target  # made on the image's grid
+    for kwargs in ({"scale": (1, 1), "translate": (100, 50)}, {"scale": (0.5, 0.5), "translate": (110, 50)}):
+        other = viewer.add_labels(np.zeros(nuclei.shape, np.uint16), name="elsewhere", **kwargs)
+        start = notification_count()
+        widget.set_target(other)
+        assert any("cannot be a target" in m for m in notifications_since(start))
+        assert same_layer(widget._target, own)
+        viewer.layers.remove(other)
+    viewer.layers[PROMPTS_NAME].add([150, 150])
+    wait_idle(qtbot, widget)
+    widget.commit()
+    assert own.data[150, 150] == 1
+
+
+def test_pasting_prompt_points_is_refused_with_a_message(qtbot, open_widget, nuclei):
+    viewer, widget = open_widget(DiskPredictor(), nuclei)
+    prompts = viewer.layers[PROMPTS_NAME]
+    prompts.add([150, 150])
+    wait_idle(qtbot, widget)
+    prompts.mode = "select"
+    prompts.selected_data = {0}
+    viewer.layers.selection.active = prompts
+    keys = viewer.window._qt_viewer._key_map_handler
+    keys.press_key("Control-C")
+    keys.release_key("Control-C")
+    start = notification_count()
+    keys.press_key("Control-V")
+    keys.release_key("Control-V")
+    assert len(prompts.data) == 1
+    assert any("Pasting prompt points is not supported" in m for m in notifications_since(start))

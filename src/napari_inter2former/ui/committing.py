@@ -93,6 +93,8 @@ class CommitMixin:
                 continue
             break
         if patch.written == 0:
+            if new_id:
+                self._ids.give_back(lid)  # nothing carries it: the next object may have it
             raise LabelError("nothing was written: every pixel of the object belongs to other objects "
                              "(tick 'Allow overwriting other objects' to replace them)")
         self._write_target(target, patch, patch.new)

@@ -26,7 +26,7 @@ class LabelIds:
 
     def __init__(self, dtype, start_max: int = 0):
         self.limit = max_label(dtype)
-        self._next = int(start_max) + 1
+        self._next = max(int(start_max), 0) + 1  # ids start at 1 even where the background is negative
 
     @property
     def next(self) -> int:
@@ -35,6 +35,11 @@ class LabelIds:
     def observe(self, value: int) -> None:
         """An id appeared in the target by other means (e.g. napari's paint brush)."""
         self._next = max(self._next, int(value) + 1)
+
+    def give_back(self, value: int) -> None:
+        """Return the id just taken, when the commit it was for wrote nothing."""
+        if value == self._next - 1:
+            self._next = value
 
     def take(self) -> int:
         if self._next > self.limit:

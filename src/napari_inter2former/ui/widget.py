@@ -69,6 +69,7 @@ from .layers import (
     plane_spec,
     point_plane,
     same_layer,
+    same_plane_geometry,
     spatial_shape,
     spec_plane,
 )
@@ -91,6 +92,10 @@ def _stop_quietly(worker) -> None:
         worker.stop()
     except RuntimeError:  # already deleted by Qt
         pass
+
+
+def _no_paste(_layer) -> None:
+    notify("info", "Pasting prompt points is not supported: click to add them.")
 
 
 def scale_text(zoom: float) -> str:
@@ -434,7 +439,8 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandE
             notify("error", f"layer '{layer.name}' is not an image with two spatial axes")
             return
         self._create_our_layers()
-        if self._target is not None and tuple(base_data(self._target).shape[-2:]) != spatial_shape(layer)[-2:]:
+        if self._target is not None and (tuple(base_data(self._target).shape[-2:]) != spatial_shape(layer)[-2:]
+                                         or not same_plane_geometry(self._target, layer)):
             self.set_target(None)  # the old target does not fit this image
         if self._target is None and self.target_combo.currentData() is None:
             own = self._own_target_for(layer)
@@ -461,7 +467,8 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandE
 
         for layer in self.viewer.layers:
             if isinstance(layer, Labels) and layer.name == f"{image.name} labels" \
-                    and tuple(base_data(layer).shape[-2:]) == spatial_shape(image)[-2:]:
+                    and tuple(base_data(layer).shape[-2:]) == spatial_shape(image)[-2:] \
+                    and same_plane_geometry(layer, image):
                 return layer
         return None
 
@@ -485,6 +492,8 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandE
             out_of_slice_display=False, **geometry)
         self._prompts.feature_defaults = {"positive": self._positive}
         self._prompts.events.data.connect(self._on_points_data)
+        # napari pastes points without a data event, so the widget would not see them
+        self._prompts.bind_key("Control-V", _no_paste, overwrite=True)
         self._prompts.mode = "add"
         for layer in (self._prompts, self._preview, image):
             self._bind(layer)
@@ -522,6 +531,11 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandE
     def set_target(self, layer, keep_history: bool = False) -> None:
         """Choose the target Labels layer (None: create a new one when first needed)."""
         if (layer is None and self._target is None) or same_layer(layer, self._target):
+            return
+        if layer is not None and self._image is not None and not same_plane_geometry(layer, self._image):
+            notify("error", f"'{layer.name}' cannot be a target for '{self._image.name}': its scale, position or "
+                            "rotation in the image plane differ, so commits would land elsewhere than shown")
+            self._refresh_combos()
             return
         if self._target is not None:
             unbind_shortcuts(self._target)
