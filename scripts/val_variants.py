@@ -1,7 +1,7 @@
 """How the shipped model holds up when val images change contrast, pixel size or noise.
 
     python scripts/val_variants.py OUT_DIR [orig invert x0.5 x2 x3 x4 noise blur shading] [--max-zoom Z] [--no-shrink]
-                                   [--weights W]
+                                   [--weights W] [--overhang PX]
 
 Each variant is written as a data folder under OUT_DIR (images resampled linearly, labels by
 nearest neighbour) and scored with the training loop's quick validator (at most 3 objects per
@@ -66,11 +66,13 @@ def main() -> None:
     parser.add_argument("kinds", nargs="*", default=["orig", "invert", "x0.5", "x2", "noise"])
     parser.add_argument("--max-zoom", type=float, default=WindowPolicy.max_zoom)
     parser.add_argument("--no-shrink", action="store_true", help="decode large windows natively")
+    parser.add_argument("--overhang", type=int, default=WindowPolicy.overhang,
+                        help="px a window may reach past the image border (0: windows stay inside)")
     parser.add_argument("--weights", default="default", help="a .safetensors file (default: the shipped weights)")
     args = parser.parse_args()
     for kind in args.kinds:
         data = VAL if kind == "orig" else write_variant(Path(args.out), kind)
-        policy = WindowPolicy(max_zoom=args.max_zoom, shrink=not args.no_shrink)
+        policy = WindowPolicy(max_zoom=args.max_zoom, shrink=not args.no_shrink, overhang=args.overhang)
         predictor = Predictor(weights=args.weights, threads=2, window_policy=policy)
         report = evaluate_predictor(predictor, data, max_per_image=3, limit_images=None)
         for subset, m in report["subsets"].items():

@@ -31,7 +31,7 @@ def _blobs(shape=(96, 112), seed=0):
 
 
 def _predictor(model, image=None, **kw):
-    kw.setdefault("window_policy", WindowPolicy(min_side=64, max_side=128, max_zoom=1, shrink=False))
+    kw.setdefault("window_policy", WindowPolicy(overhang=0, min_side=64, max_side=128, max_zoom=1, shrink=False))
     predictor = Predictor(weights=None, model=model, tile_size=kw.pop("tile_size", 64), halo=kw.pop("halo", 32), **kw)
     if image is not None:
         predictor.set_image(image)
@@ -72,7 +72,7 @@ def test_add_click_result_and_cache(model):
 
 
 def test_reference_map_bookkeeping_between_clicks(model):
-    predictor = _predictor(model, _blobs(), window_policy=WindowPolicy(min_side=128, max_side=128, max_zoom=1, shrink=False))
+    predictor = _predictor(model, _blobs(), window_policy=WindowPolicy(overhang=0, min_side=128, max_side=128, max_zoom=1, shrink=False))
     calls = _spy(predictor)
     session = predictor.new_session()
     first = session.add_click(40, 50)
@@ -143,7 +143,7 @@ def test_set_clicks_replays_like_adding_one_by_one(model):
 
 def test_start_from_mask_then_predict_and_click(model):
     image = _blobs()
-    predictor = _predictor(model, image, window_policy=WindowPolicy(min_side=128, max_side=128, max_zoom=1, shrink=False))
+    predictor = _predictor(model, image, window_policy=WindowPolicy(overhang=0, min_side=128, max_side=128, max_zoom=1, shrink=False))
     calls = _spy(predictor)
     session = predictor.new_session()
     seed = np.zeros((20, 30), bool)
@@ -233,7 +233,7 @@ class RecordingArray:
 def test_lazy_image_is_read_only_where_needed(model):
     size = 2560  # > 4 Mpx: statistics come from an 8x8 grid of 128 px patches
     array = RecordingArray(np.random.default_rng(0).integers(0, 1000, (size, size), dtype=np.uint16))
-    predictor = _predictor(model, tile_size=64, halo=32, window_policy=WindowPolicy(min_side=64, max_side=64, max_zoom=1, shrink=False))
+    predictor = _predictor(model, tile_size=64, halo=32, window_policy=WindowPolicy(overhang=0, min_side=64, max_side=64, max_zoom=1, shrink=False))
     predictor.set_image(array)
     assert len(array.reads) == 64 and array.pixels_read() == 64 * 128 * 128
     array.reads.clear()
@@ -260,7 +260,7 @@ def test_dask_image_computes_only_needed_chunks(model):
     size, chunk = 4096, 256
     image = da.map_blocks(make_chunk, chunks=((chunk,) * (size // chunk),) * 2, dtype=np.uint16,
                           meta=np.empty((0, 0), np.uint16))
-    predictor = _predictor(model, tile_size=64, halo=32, window_policy=WindowPolicy(min_side=64, max_side=64, max_zoom=1, shrink=False))
+    predictor = _predictor(model, tile_size=64, halo=32, window_policy=WindowPolicy(overhang=0, min_side=64, max_side=64, max_zoom=1, shrink=False))
     predictor.set_image(image)
     # Statistics read an 8x8 grid of 128 px patches: at most 4 chunks each, not all 256.
     assert len(set(computed)) <= 128
@@ -293,7 +293,7 @@ def test_undo_history_is_packed_and_restores_exact_states(model):
     from napari_inter2former.session.object_session import _pack
 
     predictor = _predictor(model, _blobs((300, 320)),
-                           window_policy=WindowPolicy(min_side=256, max_side=320, max_zoom=1, shrink=False))
+                           window_policy=WindowPolicy(overhang=0, min_side=256, max_side=320, max_zoom=1, shrink=False))
     session = predictor.new_session()
     states = []
     for y, x, positive in [(40, 50, True), (70, 20, False), (150, 200, True)]:
@@ -313,7 +313,7 @@ def test_undo_history_is_packed_and_restores_exact_states(model):
 def test_keyed_images_keep_their_tile_caches():
     rng = np.random.default_rng(1)
     a, b = rng.random((64, 64)).astype(np.float32), rng.random((64, 64)).astype(np.float32)
-    predictor = Predictor(weights=None, max_images=2, window_policy=WindowPolicy(max_zoom=1, shrink=False))
+    predictor = Predictor(weights=None, max_images=2, window_policy=WindowPolicy(overhang=0, max_zoom=1, shrink=False))
     predictor.set_image(a, key="a")
     cache_a = predictor.cache
     predictor.new_session().add_click(30, 30)
@@ -341,3 +341,26 @@ def test_clicked_pixels_always_take_their_label(model, monkeypatch):
         assert full[40, 50] and not full[44, 52]
         # only the clicked pixels themselves: their neighbours keep the decoder's answer
         assert full[40, 51] == value and full[44, 53] == value
+
+
+def test_a_border_object_is_decoded_in_a_window_past_the_border(model):
+    # an object in the corner: its window reaches past the image (zeros there, as in training
+    # crops); results stay inside the image and no tile of nothing past the border is encoded
+    image = _blobs((200, 240))
+    image[:30, :30] += 800
+    policy = WindowPolicy(min_side=64, max_side=256, max_zoom=1, shrink=False, overhang=32)
+    predictor = _predictor(model, image, window_policy=policy)
+    calls = _spy(predictor)
+    session = predictor.new_session()
+    result = session.add_click(5, 5)
+    window = calls[-1][0]
+    assert window[0] < 0 and window[2] < 0
+    assert result.offset[0] >= 0 and result.offset[1] >= 0
+    assert result.window[1] <= 200 and result.window[3] <= 240
+    assert result.to_full(image.shape).shape == image.shape
+    assert all(ty >= 0 and tx >= 0 for ty, tx in predictor.cache._tiles)
+    seed = np.zeros((20, 20), bool)
+    seed[:10, :10] = True
+    session.start_from_mask(seed, offset=(0, 0))
+    assert session.result.offset == (0, 0) and session.result.mask.sum() == 100
+    assert session.predict().offset[0] >= 0

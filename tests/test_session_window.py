@@ -6,7 +6,7 @@ import numpy as np
 
 from napari_inter2former.session.window import WindowPolicy, mask_touches_edges
 
-POLICY = WindowPolicy(stride=8, min_side=64, max_side=256, context=2.0, keep_margin=16, max_zoom=1, shrink=False)
+POLICY = WindowPolicy(overhang=0, stride=8, min_side=64, max_side=256, context=2.0, keep_margin=16, max_zoom=1, shrink=False)
 
 
 def test_choose_centres_a_min_side_window_on_a_small_focus():
@@ -68,7 +68,7 @@ def test_capped_growth_on_one_side_does_not_slide_away():
 def test_full_size_window_touching_everywhere_does_not_drift():
     """Regression: a max_side window whose grown span was clipped by the image border was
     re-centred a few pixels further in at every step (4 useless re-decodes per click)."""
-    policy = WindowPolicy(stride=8, min_side=512, max_side=512, max_zoom=1, shrink=False)
+    policy = WindowPolicy(overhang=0, stride=8, min_side=512, max_side=512, max_zoom=1, shrink=False)
     assert policy.grow((264, 776, 304, 816), (True, True, True, True), (1024, 1024)) is None
     # Below the cap, growth on both sides keeps the current window inside the capped one.
     y0, y1, x0, x1 = POLICY.grow((8, 200, 8, 72), (True, True, False, False), (1000, 1000))
@@ -82,3 +82,23 @@ def test_mask_touches_edges_ignores_image_borders():
     assert mask_touches_edges(mask, (0, 64, 936, 1000), (1000, 1000), 8) == (False, False, False, False)
     # An image side that is not a multiple of the stride: its padded border is still a border.
     assert mask_touches_edges(mask, (0, 64, 0, 64), (60, 60), 8) == (False, False, False, False)
+
+
+def test_windows_may_reach_past_the_border_by_the_overhang():
+    policy = WindowPolicy(stride=8, min_side=64, max_side=256, max_zoom=1, shrink=False, overhang=32)
+    # an object in the top-left corner: the window is centred on it as far as the overhang allows
+    assert policy.choose((0, 10, 0, 10), (200, 300)) == (-32, 32, -32, 32)
+    assert policy.choose((190, 200, 290, 300), (200, 300)) == (160, 224, 256, 320)
+    # growing stops at the overhang, and a window wider than the image plus overhang is cut
+    assert policy.grow((-32, 32, -32, 32), (True, True, True, True), (200, 300)) == (-32, 64, -32, 64)
+    assert policy.choose((0, 100, 0, 10), (100, 300)) == (-32, 136, -32, 168)  # 168 = 104 + 2 x 32
+
+
+def test_masks_are_cleared_and_cut_at_the_image_border():
+    from napari_inter2former.session.window import clear_outside_image, crop_to_image
+
+    window, hw = (-8, 24, 40, 72), (20, 60)  # 8 rows above the image, 4 below, 12 columns past it
+    mask = clear_outside_image(np.ones((32, 32), bool), window, hw)
+    assert mask[8:28, :20].all() and mask.sum() == 20 * 20
+    crop, offset = crop_to_image(mask, window, hw)
+    assert offset == (0, 40) and crop.shape == (20, 20) and crop.all()

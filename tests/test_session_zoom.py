@@ -12,7 +12,7 @@ from napari_inter2former.model.reference_map import CERTAIN_FG, LIKELY_FG
 from napari_inter2former.session import Predictor, WindowPolicy
 from napari_inter2former.session.window import resample_to_window, to_decode_grid, to_native
 
-ZOOM = WindowPolicy(stride=8, min_side=256, max_side=1024, zoom_side=256, max_zoom=4.0, min_zoom=1.5)
+ZOOM = WindowPolicy(overhang=0, stride=8, min_side=256, max_side=1024, zoom_side=256, max_zoom=4.0, min_zoom=1.5)
 
 
 def _record_grids(monkeypatch) -> list:
@@ -122,7 +122,7 @@ def test_magnified_features_reject_sizes_off_the_stride(size):
         assert feats.edges[0].shape[-2:] == size
 
 
-SHRINK = WindowPolicy(stride=8, min_side=256, max_side=1024, zoom_side=256, max_zoom=2.0, shrink=True)
+SHRINK = WindowPolicy(overhang=0, stride=8, min_side=256, max_side=1024, zoom_side=256, max_zoom=2.0, shrink=True)
 
 
 def test_large_windows_are_decoded_shrunk_and_others_keep_their_scale():
@@ -217,7 +217,7 @@ def test_probe_keeps_the_native_path_for_a_small_object(monkeypatch):
     yy, xx = np.mgrid[:800, :800]
     spot = (yy - 400) ** 2 + (xx - 390) ** 2 <= 25
     image[spot] = 200
-    predictor = Predictor(weights=None, model=Inter2Former().eval(), tile_size=256, halo=64, window_policy=WindowPolicy())
+    predictor = Predictor(weights=None, model=Inter2Former().eval(), tile_size=256, halo=64, window_policy=WindowPolicy(overhang=0))
     predictor.set_image(image)
     grids = _record_grids(monkeypatch)
     first = predictor.new_session().add_click(400, 390)
@@ -266,7 +266,7 @@ def test_coarser_probes_find_an_object_wider_than_the_first_probe(monkeypatch, l
     yy, xx = np.mgrid[:1800, :1800]
     cell = (yy - 900) ** 2 + (xx - 880) ** 2 <= 600**2
     image[cell] = 200
-    policy = WindowPolicy(probe_levels=levels)
+    policy = WindowPolicy(overhang=0, probe_levels=levels)
     predictor = Predictor(weights=None, model=Inter2Former().eval(), tile_size=512, halo=64, window_policy=policy)
     predictor.set_image(image)
     grids = _record_grids(monkeypatch)

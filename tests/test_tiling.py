@@ -108,7 +108,7 @@ def test_object_across_tiles_grows_window_without_seam(monkeypatch):
     distractor = _ellipse(shape, 40, 40, 15, 15)
     image = np.where(target | distractor, 200, 20).astype(np.uint8)
     predictor = Predictor(weights=None, model=_tiny_model(), tile_size=128, halo=32,
-                          window_policy=WindowPolicy(min_side=64, max_side=384, max_zoom=1, shrink=False))
+                          window_policy=WindowPolicy(overhang=0, min_side=64, max_side=384, max_zoom=1, shrink=False))
     predictor.set_image(image)
     session = predictor.new_session()
     result = session.add_click(192, 200)
@@ -134,7 +134,7 @@ def test_growth_stops_at_max_side(monkeypatch):
     image = np.full((256, 256), 20, np.uint8)
     image[8:248, 8:248] = 200
     predictor = Predictor(weights=None, model=_tiny_model(), tile_size=64, halo=16,
-                          window_policy=WindowPolicy(min_side=64, max_side=128, max_zoom=1, shrink=False))
+                          window_policy=WindowPolicy(overhang=0, min_side=64, max_side=128, max_zoom=1, shrink=False))
     predictor.set_image(image)
     result = predictor.new_session().add_click(128, 128)
     y0, y1, x0, x1 = result.window
@@ -149,7 +149,7 @@ def test_object_longer_than_max_side_keeps_the_clicked_end(monkeypatch):
     image = np.full((512, 256), 20, np.uint8)
     image[40:480, 100:160] = 200
     predictor = Predictor(weights=None, model=_tiny_model(), tile_size=128, halo=32,
-                          window_policy=WindowPolicy(min_side=64, max_side=128, max_zoom=1, shrink=False))
+                          window_policy=WindowPolicy(overhang=0, min_side=64, max_side=128, max_zoom=1, shrink=False))
     predictor.set_image(image)
     result = predictor.new_session().add_click(60, 130)
     y0, y1, x0, x1 = result.window
@@ -169,7 +169,7 @@ def test_random_model_tiled_window_equals_single_tile_decode():
     model = _tiny_model()
     image = _blobs(192, 192, count=6, seed=3)
     tiled = Predictor(weights=None, model=model, tile_size=64, halo=64,
-                      window_policy=WindowPolicy(min_side=64, max_side=192, max_zoom=1, shrink=False))
+                      window_policy=WindowPolicy(overhang=0, min_side=64, max_side=192, max_zoom=1, shrink=False))
     tiled.set_image(image)
     calls = []
     decode = tiled.decode_window

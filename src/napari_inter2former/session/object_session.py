@@ -22,7 +22,15 @@ import torch
 from ..model.reference_map import LIKELY_BG, UNKNOWN, paint_click, seed_reference_map, update_reference_map
 from .clicks import Click, MaskResult
 from .errors import ClickError
-from .window import Box, mask_touches_edges, resample_to_window, to_decode_grid, to_native
+from .window import (
+    Box,
+    clear_outside_image,
+    crop_to_image,
+    mask_touches_edges,
+    resample_to_window,
+    to_decode_grid,
+    to_native,
+)
 
 if TYPE_CHECKING:
     from .predictor import Predictor
@@ -178,8 +186,8 @@ class ObjectSession:
         window = self.predictor.window_policy.choose(focus, (height, width))
         y0, y1, x0, x1 = window
         local = np.zeros((y1 - y0, x1 - x0), dtype=bool)
-        sy0, sy1 = max(y0, oy), min(y1, oy + mask.shape[0], height)
-        sx0, sx1 = max(x0, ox), min(x1, ox + mask.shape[1], width)
+        sy0, sy1 = max(y0, oy, 0), min(y1, oy + mask.shape[0], height)
+        sx0, sx1 = max(x0, ox, 0), min(x1, ox + mask.shape[1], width)
         if sy0 < sy1 and sx0 < sx1:
             local[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = mask[sy0 - oy : sy1 - oy, sx0 - ox : sx1 - ox]
         if not local.any():
@@ -190,7 +198,7 @@ class ObjectSession:
         if size != tuple(ref.shape):
             ref = resample_to_window(ref, window, window, size, LIKELY_BG)
         self._push_history()
-        result = MaskResult(local[: min(y1, height) - y0, : min(x1, width) - x0].copy(), (y0, x0))
+        result = MaskResult(*crop_to_image(local, window, (height, width)))
         self._state = self._base = _State((), ref, window, True, result)
 
     def predict(self, progress=None) -> MaskResult:
@@ -262,7 +270,8 @@ class ObjectSession:
                 cy, cx = to_decode_grid(window, size, c.y, c.x)
                 paint_click(ref, cy, cx, c.positive, pred.model.config.click_radius)
             decoded = torch.from_numpy(np.asarray(pred.decode_window(window, ref, progress), dtype=bool))
-            fg = hold_clicked_pixels(to_native(decoded, window).numpy().copy(), clicks, window)
+            fg = clear_outside_image(to_native(decoded, window).numpy().copy(), window, hw)
+            fg = hold_clicked_pixels(fg, clicks, window)
             touches = mask_touches_edges(fg, window, hw, pred.window_policy.stride)
             bigger = pred.window_policy.grow(window, touches, hw) if any(touches) and grows < MAX_GROWS else None
             if bigger is None:
@@ -324,10 +333,9 @@ class ObjectSession:
                 if small != window and pred.window_policy.zoom(small) > 1.0:
                     window, ref, decoded, fg, more = self._decode_growing(small, clicks, repaint, progress)
                     grows += more
-        y0, y1, x0, x1 = window
-        mask = fg[: min(y1, hw[0]) - y0, : min(x1, hw[1]) - x0].copy()
+        mask, offset = crop_to_image(fg, window, hw)
         result = MaskResult(
-            mask, (y0, x0), latency_s=time.perf_counter() - started,
+            mask, offset, latency_s=time.perf_counter() - started,
             encode_s=pred.cache.encode_seconds - encode_before,
             tiles_encoded=pred.cache.tiles_encoded - tiles_before, window_grows=grows,
             extra={"zoom": pred.window_policy.zoom(window)},

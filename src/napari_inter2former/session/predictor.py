@@ -125,10 +125,14 @@ class Predictor:
     def decode_window(self, window: Box, ref: torch.Tensor, progress=None) -> np.ndarray:
         """Binary prediction for reference map `ref` of `window`, on ref's grid: the window's
         own pixels (features from the tile cache), or a magnified grid (a small object's
-        window, see WindowPolicy.decode_size; encoded on its own and kept for later clicks)."""
+        window, see WindowPolicy.decode_size; encoded on its own and kept for later clicks).
+        A native window reaching past the image border is encoded on its own too, with zeros
+        there as in training, instead of encoding whole tiles of nothing past the border."""
         with self.lock, torch.inference_mode():
             size = tuple(ref.shape[-2:])
-            if size == (window[1] - window[0], window[3] - window[2]):
+            hp, wp = self.window_policy.padded_extent(*self.image_shape)
+            inside = window[0] >= 0 and window[2] >= 0 and window[1] <= hp and window[3] <= wp
+            if size == (window[1] - window[0], window[3] - window[2]) and inside:
                 feats = self.cache.window(*window, progress=progress)
             else:
                 feats = self.cache.magnified(*window, size, progress=progress)
