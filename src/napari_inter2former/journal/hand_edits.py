@@ -36,34 +36,27 @@ def touched_box(atom, shape: tuple[int, ...]) -> tuple[slice, ...] | None:
 def edited_values(atom, data: np.ndarray, box: tuple[slice, ...]) -> np.ndarray:
     """The box's values after the edit, built from the atom itself: napari may report an
     edit before it has written it to the array."""
-    values = np.array(data[box], copy=True)
-    if hasattr(atom, "slice_key"):
-        if atom.mask is None:
-            values[...] = atom.new_value
-        else:
-            values[np.asarray(atom.mask, bool)] = atom.new_value
-        return values
-    indices, _, new_values = atom
-    local = tuple(np.asarray(i) - s.start if not isinstance(i, slice) else slice(None)
-                  for i, s in zip(indices, box))
-    values[local] = new_values
-    return values
+    return _put(np.array(data[box], copy=True), atom, box, old=False)
 
 
 def previous_values(atom, after: np.ndarray, box: tuple[slice, ...]) -> np.ndarray:
     """The box's values before the edit, from its values after it and the atom's old values."""
-    before = after.copy()
+    return _put(after.copy(), atom, box, old=True)
+
+
+def _put(values: np.ndarray, atom, box: tuple[slice, ...], old: bool) -> np.ndarray:
+    """Write the atom's old or new values into `values` (the box's pixels)."""
     if hasattr(atom, "slice_key"):
-        if atom.mask is None:
-            before[...] = np.asarray(atom.old_values).reshape(before.shape)
+        if atom.mask is None:  # the whole box changed; napari keeps a snapshot of it as old values
+            values[...] = np.asarray(atom.old_values).reshape(values.shape) if old else atom.new_value
         else:
-            before[np.asarray(atom.mask, bool)] = atom.old_values
-        return before
-    indices, old_values, _ = atom
+            values[np.asarray(atom.mask, bool)] = atom.old_values if old else atom.new_value
+        return values
+    indices, old_values, new_values = atom
     local = tuple(np.asarray(i) - s.start if not isinstance(i, slice) else slice(None)
                   for i, s in zip(indices, box))
-    before[local] = old_values
-    return before
+    values[local] = old_values if old else new_values
+    return values
 
 
 def encode_edit(box: tuple[slice, ...], values: np.ndarray) -> dict:
