@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..journal.hand_edits import MAX_EDIT_PIXELS, edited_values, encode_edit, previous_values, touched_box
+from ..journal.hand_edits import (
+    MAX_EDIT_PIXELS,
+    edited_values,
+    encode_edit,
+    previous_values,
+    touched_box,
+)
 from .history import Action
 from .layers import base_data
 from .state import notify

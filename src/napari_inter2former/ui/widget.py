@@ -42,7 +42,6 @@ from ..session import Click, ClickError, ImageError, MaskResult
 from .carrying import CarryMixin
 from .committing import CommitMixin
 from .editing import EditMixin
-from .hand_edits import HandEditMixin
 from .engine import (
     Cancelled,
     CarryRunJob,
@@ -51,6 +50,7 @@ from .engine import (
     ObjectSpec,
     PredictJob,
 )
+from .hand_edits import HandEditMixin
 from .history import Action, History
 from .journaling import JournalMixin, default_journal_dir
 from .keys import SHORTCUTS, bind_shortcuts, unbind_shortcuts
@@ -533,8 +533,8 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandE
         if (layer is None and self._target is None) or same_layer(layer, self._target):
             return
         if layer is not None and self._image is not None and not same_plane_geometry(layer, self._image):
-            notify("error", f"'{layer.name}' cannot be a target for '{self._image.name}': its scale, position or "
-                            "rotation in the image plane differ, so commits would land elsewhere than shown")
+            notify("error", f"'{layer.name}' cannot be a target for '{self._image.name}': its scale or position "
+                            "in the image plane differ, so commits would land elsewhere than shown")
             self._refresh_combos()
             return
         if self._target is not None:
