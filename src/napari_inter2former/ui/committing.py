@@ -52,6 +52,15 @@ class CommitMixin:
                 index.append(int(np.clip(np.floor(here[j] + 0.5), 0, tshape[j] - 1)))
         return PlaneSpec(tuple(index), rows, cols, None)
 
+    def _set_through_napari(self, target, indices: tuple, values: np.ndarray) -> None:
+        """napari's data_setitem (only these pixels redraw), marked as the widget's own write:
+        napari reports it as a paint, which must not be taken for a hand edit."""
+        self._writing_target = True
+        try:
+            target.data_setitem(indices, values)
+        finally:
+            self._writing_target = False
+
     def _write_target(self, target, patch, values: np.ndarray) -> None:
         """Write a patch's values, through napari when possible so only the changed pixels redraw."""
         y0, y1, x0, x1 = patch.box
@@ -65,11 +74,7 @@ class CommitMixin:
                 ys + y0 if a == spec.rows_axis else xs + x0 if a == spec.cols_axis else np.full(ys.size, v)
                 for a, v in enumerate(spec.index)
             )
-            self._writing_target = True  # napari reports this as a paint: it is journaled as ours
-            try:
-                target.data_setitem(indices, values[ys, xs])
-            finally:
-                self._writing_target = False
+            self._set_through_napari(target, indices, values[ys, xs])
         else:
             patch.plane.write(y0, y1, x0, x1, values)
             if target.multiscale and not update_lower_levels(list(target.data), patch.plane.spec, patch.box) \

@@ -57,10 +57,5 @@ class HandEditMixin:
         data = base_data(target)
         changed = np.nonzero(np.asarray(data[box]) != values)
         if changed[0].size:
-            indices = tuple(i + s.start for i, s in zip(changed, box))
-            self._writing_target = True
-            try:
-                target.data_setitem(indices, values[changed])
-            finally:
-                self._writing_target = False
+            self._set_through_napari(target, tuple(i + s.start for i, s in zip(changed, box)), values[changed])
         self._journal_event(encode_edit(box, values))

@@ -53,11 +53,10 @@ class JournalMixin:
             # undo of an earlier commit would then name a commit that file never saw.
             try:
                 writer.relocate(self._journal_dir / writer.path.name)
-                return
             except OSError as exc:
                 notify("warning", f"cannot move the journal to {self._journal_dir}: {exc}; "
                                   f"it stays at {writer.path}")
-                return
+            return
         self._journal, self._journal_failed = None, False
 
     @property
