@@ -205,3 +205,25 @@ def test_pasting_prompt_points_is_refused_with_a_message(qtbot, open_widget, nuc
     keys.release_key("Control-V")
     assert len(prompts.data) == 1
     assert any("Pasting prompt points is not supported" in m for m in notifications_since(start))
+
+
+def test_hidden_prompts_layer_commits_clears_and_undoes(qtbot, open_widget, nuclei):
+    # Hiding the points (eye icon) to see the outline is natural; napari raises when features are
+    # set on a hidden Points layer that just lost points, which used to break commit half-way.
+    viewer, widget = open_widget(DiskPredictor(), nuclei, name="A")
+    prompts = viewer.layers[PROMPTS_NAME]
+    prompts.add([150, 150])
+    wait_idle(qtbot, widget)
+    prompts.visible = False
+    start = notification_count()
+    widget.commit()
+    target = widget._target
+    assert labels_of(target.data) == {1}
+    assert len(prompts.data) == 0 and not prompts.visible
+    assert widget.history.last.name.startswith("commit")
+    widget.undo()
+    assert labels_of(target.data) == set()
+    assert len(prompts.data) == 1 and list(prompts.features["positive"]) == [True]
+    widget.clear()
+    assert len(prompts.data) == 0
+    assert not [n for n in notifications_since(start) if "failed" in str(n)]

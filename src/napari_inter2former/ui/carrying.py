@@ -16,7 +16,7 @@ from ..session import MaskResult
 from .engine import CarryRunJob, CarryRunOutcome, CarryStep, interior_point
 from .history import Action
 from .label_region import label_region
-from .layers import base_data, plane_key, plane_spec, spatial_shape, spec_plane
+from .layers import base_data, plane_key, spatial_shape, spec_plane
 from .state import ObjectState, Snapshot, guarded, notify
 
 CARRY_MIN_AREA = 10
@@ -43,7 +43,7 @@ class CarryMixin:
         have gone back (e.g. to carry the other way), and carrying from where the run ended
         would re-segment slices already done."""
         label_id, spec, result = self._last_commit
-        shown = plane_spec(self._image, self.viewer, self.channel_axis, self.channel_index)
+        shown = self._shown_spec()
         if spec_plane(shown) == spec_plane(spec):
             return self._last_commit
         shown = replace(spec, index=tuple(
@@ -99,7 +99,7 @@ class CarryMixin:
         """True (user told) when the object to carry is already on the last slice that way;
         checked before carrying commits the object, so N at the end does not commit silently."""
         source = (self._obj.spec if self._obj is not None  # else the slice on screen (see _carry_source)
-                  else plane_spec(self._image, self.viewer, self.channel_axis, self.channel_index)
+                  else self._shown_spec()
                   if self._last_commit is not None else None)
         axis = self._carry_axis(source) if source is not None else None
         if axis is None or 0 <= source.index[axis] + step < spatial_shape(self._image)[axis]:

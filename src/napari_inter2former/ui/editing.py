@@ -12,7 +12,7 @@ from ..journal import LabelError, PlaneView
 from ..session import MaskResult
 from .history import Action
 from .label_region import label_region
-from .layers import PlaneError, base_data, plane_spec, point_plane
+from .layers import PlaneError, base_data, point_plane
 from .state import ObjectState, Snapshot, guarded, notify
 
 
@@ -41,7 +41,7 @@ class EditMixin:
             return None
         coords = np.asarray(coords, dtype=float)
         try:
-            template = plane_spec(self._image, self.viewer, self.channel_axis, self.channel_index)
+            template = self._shown_spec()
             spec = self._spec_for_plane(point_plane(coords, template))
             plane = PlaneView(base_data(self._target), self._target_spec(spec, self._target))
         except (PlaneError, LabelError) as exc:

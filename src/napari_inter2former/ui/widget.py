@@ -713,7 +713,11 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandE
         if self._prompts is None:
             return
         self._mute = True
+        # napari 0.9 raises IndexError when features are set on a hidden Points layer that has
+        # just lost points; shown for the write (no redraw happens before it is hidden again).
+        visible = self._prompts.visible
         try:
+            self._prompts.visible = True
             # A copy: napari keeps the array it is given and drags points in it in place, which
             # would change the widget's own snapshot too and hide the move from _on_points_data.
             self._prompts.data = np.array(coords, copy=True)
@@ -721,11 +725,16 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandE
             self._prompts.refresh_colors(update_color_mapping=False)
             self._prompts.feature_defaults = {"positive": self._positive}
         finally:
+            self._prompts.visible = visible
             self._mute = False
+
+    def _shown_spec(self) -> PlaneSpec:
+        """The image plane the viewer shows now."""
+        return plane_spec(self._image, self.viewer, self.channel_axis, self.channel_index)
 
     def _spec_for_plane(self, plane: tuple) -> PlaneSpec:
         """The image plane whose fixed-axis indices are `plane`."""
-        template = plane_spec(self._image, self.viewer, self.channel_axis, self.channel_index)
+        template = self._shown_spec()
         values = iter(plane)
         index = [
             v if v is None or a in (template.rows_axis, template.cols_axis) or a == template.channel_axis
@@ -749,7 +758,7 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandE
         if len(state.coords) == 0:
             return self._obj if self._obj is not None and self._obj.seed is not None else None
         template = self._obj.spec if self._obj is not None else \
-            plane_spec(self._image, self.viewer, self.channel_axis, self.channel_index)
+            self._shown_spec()
         planes = {point_plane(c, template) for c in state.coords}
         if len(planes) > 1 or (self._obj is not None and self._obj_is_started()
                                and planes != {spec_plane(self._obj.spec)}):
