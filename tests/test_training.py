@@ -233,3 +233,20 @@ def test_blur_sigma_and_shading_options_change_the_crops(tmp_path):
         return max(widths)
 
     assert widest_edge(wide) > widest_edge(box)
+
+
+def test_touching_weight_draws_objects_that_touch_a_neighbour_more_often():
+    from napari_inter2former.training.dataset import labelled_image, touching_flags
+
+    labels = np.zeros((64, 64), np.int32)
+    labels[5:15, 5:15] = 1
+    labels[5:15, 16:26] = 2   # 1 px from object 1: both touch
+    labels[40:50, 40:50] = 3  # alone
+    labels[40:50, 5:15] = 4   # alone
+    im = labelled_image("dsb_t", np.zeros((3, 64, 64), np.uint8), labels, False)
+    assert im.touching == [True, True, False, False]
+    assert touching_flags(labels, im.objects, gap=0) == [False, False, False, False]
+    plain = CropSampler([im], crop=32, seed=0)
+    heavy = CropSampler([im], crop=32, seed=0, touching_weight=4.0)
+    share = [np.mean([im.touching[s._object_index(im)] for _ in range(2000)]) for s in (plain, heavy)]
+    assert abs(share[0] - 0.5) < 0.05 and abs(share[1] - 0.8) < 0.05

@@ -61,6 +61,7 @@ def run(args) -> int:
           f"{cfg.threads} threads")
     sampler = CropSampler(images, crop=cfg.crop, seed=cfg.seed, zoom_matched=cfg.zoom_matched,
                           degrade=cfg.degrade, blur_sigma=cfg.blur_sigma, shading=cfg.shading,
+                          touching_weight=cfg.touching_weight,
                           subset_weights={"usiigaci": cfg.usiigaci_weight, "dsb": 1 - cfg.usiigaci_weight})
     if args.init_weights:
         model = load_model(args.init_weights).train()

@@ -30,6 +30,7 @@ class LabelledImage:
     labels: np.ndarray  # uint16/int32 (H, W)
     objects: list[tuple[int, tuple[slice, slice]]]  # (id, bbox)
     colour: bool
+    touching: list[bool] | None = None  # per object: another object within 2 px (see touching_flags)
 
     @property
     def subset(self) -> str:
@@ -52,6 +53,21 @@ def normalised_planes(image: np.ndarray) -> tuple[np.ndarray, bool]:
     return planes, source.rgb
 
 
+def touching_flags(labels: np.ndarray, objects: list[tuple[int, tuple[slice, slice]]], gap: int = 2) -> list[bool]:
+    """Per object, whether another labelled object lies within `gap` px of it. On val these
+    objects took most of the clicks (DSB: 50 of 200 nuclei, NoC@90 6.9 against 2.6 for the rest);
+    their first mask spilled into the neighbour."""
+    h, w = labels.shape
+    flags = []
+    for obj_id, (sy, sx) in objects:
+        y0, y1 = max(0, sy.start - gap), min(h, sy.stop + gap)
+        x0, x1 = max(0, sx.start - gap), min(w, sx.stop + gap)
+        patch = labels[y0:y1, x0:x1]
+        near = ndimage.binary_dilation(patch == obj_id, iterations=gap)
+        flags.append(bool(((patch[near] != 0) & (patch[near] != obj_id)).any()))
+    return flags
+
+
 def labelled_image(name: str, planes: np.ndarray, labels: np.ndarray, colour: bool) -> LabelledImage | None:
     """Wrap normalised uint8 planes (3, H, W) and an instance map; None if no object is big enough."""
     boxes = ndimage.find_objects(labels)
@@ -59,7 +75,9 @@ def labelled_image(name: str, planes: np.ndarray, labels: np.ndarray, colour: bo
         (i + 1, box) for i, box in enumerate(boxes)
         if box is not None and int((labels[box] == i + 1).sum()) >= MIN_OBJECT_AREA
     ]
-    return LabelledImage(name, planes, labels, objects, colour) if objects else None
+    if not objects:
+        return None
+    return LabelledImage(name, planes, labels, objects, colour, touching_flags(labels, objects))
 
 
 def load_folder(folder: str | Path, limit: int | None = None) -> list[LabelledImage]:
@@ -113,8 +131,10 @@ class CropSampler:
 
     def __init__(self, images: list[LabelledImage], crop: int = 256, subset_weights: dict[str, float] | None = None,
                  seed: int = 0, zoom_matched: float = 0.0, degrade: float = 1.0, blur_sigma: float = 0.0,
-                 shading: float = 0.0):
+                 shading: float = 0.0, touching_weight: float = 1.0):
         self.images = images
+        # Relative chance of drawing an object that touches another (1: every object alike).
+        self.touching_weight = touching_weight
         # Scales the chances of the degrading augmentations (inversion, blur, noise); 0 turns them off.
         self.degrade = degrade
         # > 0: the blur is Gaussian with sigma drawn from [0.5, blur_sigma] (defocus) instead of a 3x3 box.
@@ -148,9 +168,15 @@ class CropSampler:
             scale = limit / extent * self.rng.uniform(0.6, 1.0)
         return scale
 
+    def _object_index(self, im: LabelledImage) -> int:
+        if self.touching_weight == 1.0 or im.touching is None or not any(im.touching):
+            return int(self.rng.integers(len(im.objects)))
+        w = np.where(im.touching, self.touching_weight, 1.0)
+        return int(self.rng.choice(len(w), p=w / w.sum()))
+
     def sample(self) -> tuple[torch.Tensor, torch.Tensor]:
         im = self.images[self.rng.choice(len(self.images), p=self.p)]
-        obj_id, (sy, sx) = im.objects[self.rng.integers(len(im.objects))]
+        obj_id, (sy, sx) = im.objects[self._object_index(im)]
         extent = max(sy.stop - sy.start, sx.stop - sx.start)
         scale = self._scale_for(extent)
         side = self.crop / scale  # crop side in source pixels

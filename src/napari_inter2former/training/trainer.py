@@ -56,6 +56,7 @@ class TrainConfig:
     degrade: float = 1.0  # scales the chances of inversion, blur and noise in the crops (0: none)
     blur_sigma: float = 0.0  # > 0: blur as Gaussian defocus, sigma up to this, instead of a 3x3 box
     shading: float = 0.0  # chance of a crop getting uneven illumination (a gain ramp)
+    touching_weight: float = 1.0  # relative chance of a target that touches another object
     mask_seed_prob: float = 0.2  # samples that start from a perturbed mask instead of clicks only
     frozen_blocks: int = 3  # keep the ImageNet stem and first Lite0 blocks fixed: saves most of the backward cost
     time_budget: float = 0.0  # seconds; > 0: stop then, and decay the learning rate over time, not steps
