@@ -227,3 +227,36 @@ def test_hidden_prompts_layer_commits_clears_and_undoes(qtbot, open_widget, nucl
     widget.clear()
     assert len(prompts.data) == 0
     assert not [n for n in notifications_since(start) if "failed" in str(n)]
+
+
+def _disk_image(cy, cx, shape=(300, 300), r=25):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    image = np.full(shape, 10, np.uint8)
+    image[(yy - cy) ** 2 + (xx - cx) ** 2 <= r * r] = 200
+    return image
+
+
+def test_replaced_image_data_is_segmented_not_the_old_data(qtbot, open_widget):
+    # Shipped weights: the mask must follow the image content, which DiskPredictor ignores.
+    from napari_inter2former.session import Predictor
+
+    viewer, widget = open_widget(Predictor(threads=2), _disk_image(80, 80), name="img")
+    viewer.layers[PROMPTS_NAME].add([80, 80])
+    wait_idle(qtbot, widget)
+    assert widget._result.mask.sum() > 1500
+    viewer.layers["img"].data = _disk_image(200, 200)  # the old object's place is background now
+    wait_idle(qtbot, widget)
+    assert widget._obj is not None and widget._result.mask.sum() < 300  # predicted again, on the new data
+    widget.clear()
+    viewer.layers[PROMPTS_NAME].add([200, 200])
+    wait_idle(qtbot, widget)
+    assert widget._result.mask.sum() > 1500
+
+    start = notification_count()
+    viewer.layers["img"].data = _disk_image(300, 300, shape=(500, 500))
+    assert any("changed shape" in n for n in notifications_since(start))
+    viewer.layers[PROMPTS_NAME].add([300, 300])
+    wait_idle(qtbot, widget)
+    widget.commit()
+    wait_idle(qtbot, widget)
+    assert widget._target.data.shape == (500, 500) and widget._target.data[300, 300] == 1

@@ -89,11 +89,12 @@ class Engine:
         self.predictor = predictor
         self.session = None
         self.token = None
+        self.key = None  # the plane the session was made on (new data: a new key, a new session)
 
     def _sync_object(self, obj: ObjectSpec, progress) -> MaskResult | None:
         """Make the session belong to `obj`; returns the seeded result (if any)."""
         self.predictor.set_image(obj.plane, key=obj.plane_key)
-        if self.token == obj.token and self.session is not None:
+        if self.token == obj.token and self.key == obj.plane_key and self.session is not None:
             return None
         self.session, self.token = self.predictor.new_session(), None
         result = None
@@ -108,7 +109,7 @@ class Engine:
                     self.session.result.latency_s = result.latency_s
                     self.session.result.tiles_encoded = result.tiles_encoded
             result = self.session.result
-        self.token = obj.token
+        self.token, self.key = obj.token, obj.plane_key
         return result
 
     def predict(self, job: PredictJob, progress) -> MaskResult | None:

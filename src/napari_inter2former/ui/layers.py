@@ -81,8 +81,11 @@ def plane_spec(layer, viewer, channel_axis: int | None = None, channel_index: in
 
 
 def plane_key(layer, spec: PlaneSpec) -> tuple:
-    """A hashable identity of an image plane for the predictor's feature cache."""
-    return (id(unwrap(layer)), spec)
+    """A hashable identity of an image plane for the predictor's feature cache. The data
+    array's identity is part of it: a layer whose data is replaced gets new features (the
+    cached source keeps the old array alive, so its id is not reused meanwhile)."""
+    layer = unwrap(layer)
+    return (id(layer), id(base_data(layer)), spec)
 
 
 def point_plane(coords: np.ndarray, spec: PlaneSpec) -> tuple:

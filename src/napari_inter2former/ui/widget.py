@@ -120,6 +120,7 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandE
         self._tokens = itertools.count(1)
         self._seq = itertools.count(1)
         self._image = None
+        self._image_shape: tuple[int, ...] | None = None
         self._target = None
         self._prompts = None
         self._preview = None
@@ -411,6 +412,40 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandE
         finally:
             self._switching = was
 
+    def _watch_image_data(self, on: bool) -> None:
+        if self._image is None:
+            return
+        emitter = self._image.events.data
+        if on:
+            self._image_shape = spatial_shape(self._image)
+            emitter.connect(self._on_image_data)
+            return
+        try:
+            emitter.disconnect(self._on_image_data)
+        except (TypeError, ValueError, RuntimeError):
+            pass
+
+    @guarded
+    def _on_image_data(self, event=None) -> None:
+        """The image layer's data was replaced: nothing predicted on the old data may be reused
+        (the predictor's features are keyed by the data array too, see plane_key)."""
+        image = self._image
+        if image is None:
+            return
+        self._stop_carry("the image data changed")
+        self._cache.clear()
+        if spatial_shape(image) != self._image_shape:
+            # Points, target and history refer to the old shape: start over as for a new image.
+            dropped = ": the object in progress was dropped" if self._obj is not None else ""
+            notify("warning", f"The data of '{image.name}' changed shape{dropped}. Undo history starts again.")
+            self._set_image(None)
+            self._set_image(image)
+            self._refresh_combos()
+            return
+        if self._obj is not None:
+            notify("info", f"The data of '{image.name}' changed: the object in progress is predicted again.")
+            self._request()
+
     def _switch_to_pending_image(self) -> None:
         layer, self._pending_image = self._pending_image, _NO_SWITCH
         if layer is not _NO_SWITCH:
@@ -423,7 +458,9 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandE
         self._remove_our_layers()
         if self._image is not None and not same_layer(self._image, self._target):
             unbind_shortcuts(self._image)
+        self._watch_image_data(False)
         self._image = layer
+        self._watch_image_data(True)
         self.latency_label.setText("last click: –")
         self.history.clear()
         self._cache.clear()
@@ -692,6 +729,7 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandE
         for layer in self._bound_layers:
             unbind_shortcuts(layer)
         self._bound_layers.clear()
+        self._watch_image_data(False)
         layers = self.viewer.layers
         for emitter, slot in ((layers.events.inserted, self._on_layers_changed),
                               (layers.events.removed, self._on_layers_changed),
