@@ -260,3 +260,32 @@ def test_replaced_image_data_is_segmented_not_the_old_data(qtbot, open_widget):
     widget.commit()
     wait_idle(qtbot, widget)
     assert widget._target.data.shape == (500, 500) and widget._target.data[300, 300] == 1
+
+
+def test_a_target_of_another_shape_is_refused_and_an_image_switch_gets_its_own(qtbot, open_widget):
+    volume = np.random.default_rng(0).integers(0, 255, (5, 96, 96), dtype=np.uint8)
+    viewer, widget = open_widget(DiskPredictor(), volume, name="stack")
+    own = widget._target
+    for wrong in (np.zeros((3, 96, 96), np.uint16), np.zeros((96, 96), np.uint16)):
+        layer = viewer.add_labels(wrong, name=f"wrong {wrong.ndim}")
+        start = notification_count()
+        widget.set_target(layer)
+        assert same_layer(widget._target, own)
+        assert any("cannot be a target" in n and "needs 5×96×96" in n for n in notifications_since(start))
+    # a 2-D projection of the stack: same plane size, but the stack's 3-D target must not take its commits
+    viewer.add_image(volume.max(0), name="mip")
+    widget.set_image_layer(viewer.layers["mip"])
+    viewer.layers[PROMPTS_NAME].add([40, 40])
+    wait_idle(qtbot, widget)
+    widget.commit()
+    assert widget._target.data.shape == (96, 96) and not same_layer(widget._target, own)
+    assert labels_of(widget._target.data) == {1} and labels_of(own.data) == set()
+
+
+def test_a_middle_channel_axis_warns_that_the_target_keeps_it(qtbot, open_widget):
+    data = np.random.default_rng(0).integers(0, 255, (2, 3, 4, 64, 64), dtype=np.uint8)  # T, C, Z, Y, X
+    viewer, widget = open_widget(DiskPredictor(), data, name="hyper")
+    start = notification_count()
+    widget.channel_axis_combo.setCurrentIndex(widget.channel_axis_combo.findData(1))
+    assert widget.channel_axis == 1
+    assert any("keeps channel axis 1" in n for n in notifications_since(start))

@@ -129,6 +129,21 @@ def same_plane_geometry(a, b) -> bool:
                for attr in ("scale", "translate"))
 
 
+def target_misfit(target, image, channel_axis: int | None) -> str | None:
+    """Why `target` cannot take `image`'s commits because of its shape (None: it can). It needs
+    the image's shape, or that shape without a leading channel axis (napari lines layers up by
+    their last axes, so no other axis can be left out)."""
+    tshape, ishape = tuple(base_data(target).shape), spatial_shape(image)
+    if tshape == ishape or (channel_axis == 0 and tshape == ishape[1:]):
+        return None
+    need = "×".join(map(str, ishape))
+    if channel_axis == 0:
+        need += f" (or {'×'.join(map(str, ishape[1:]))} without the channel axis)"
+    elif len(ishape) > 2 and tshape == ishape[1:]:
+        need += " (for a leading channel axis, choose channel axis 0 first)"
+    return f"its shape is {'×'.join(map(str, tshape))} but '{image.name}' needs {need}"
+
+
 def copy_geometry(src, ndim: int) -> dict:
     """scale/translate kwargs that place a new layer of `ndim` on `src`'s grid."""
     scale = tuple(np.asarray(src.scale)[-ndim:])

@@ -70,6 +70,7 @@ from .layers import (
     point_plane,
     same_layer,
     same_plane_geometry,
+    target_misfit,
     spatial_shape,
     spec_plane,
 )
@@ -346,6 +347,12 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandE
         target, image = self._target, self._image
         if target is None or image is None:
             return
+        if self.channel_axis not in (None, 0):
+            # napari lines layers up by their last axes, so a labels layer cannot leave out a middle axis.
+            notify("warning", f"'{target.name}' keeps channel axis {self.channel_axis} (only a leading channel "
+                              "axis can be left out of a labels layer): each object is written on the channel "
+                              "shown, so keep the channel slider in one place while annotating.")
+            return
         wanted = image.ndim - (1 if self.channel_axis == 0 else 0)
         if target.ndim == wanted:
             return
@@ -476,7 +483,7 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandE
             notify("error", f"layer '{layer.name}' is not an image with two spatial axes")
             return
         self._create_our_layers()
-        if self._target is not None and (tuple(base_data(self._target).shape[-2:]) != spatial_shape(layer)[-2:]
+        if self._target is not None and (target_misfit(self._target, layer, self.channel_axis) is not None
                                          or not same_plane_geometry(self._target, layer)):
             self.set_target(None)  # the old target does not fit this image
         if self._target is None and self.target_combo.currentData() is None:
@@ -504,7 +511,7 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandE
 
         for layer in self.viewer.layers:
             if isinstance(layer, Labels) and layer.name == f"{image.name} labels" \
-                    and tuple(base_data(layer).shape[-2:]) == spatial_shape(image)[-2:] \
+                    and target_misfit(layer, image, self.channel_axis) is None \
                     and same_plane_geometry(layer, image):
                 return layer
         return None
@@ -568,6 +575,12 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandE
     def set_target(self, layer, keep_history: bool = False) -> None:
         """Choose the target Labels layer (None: create a new one when first needed)."""
         if (layer is None and self._target is None) or same_layer(layer, self._target):
+            return
+        misfit = target_misfit(layer, self._image, self.channel_axis) \
+            if layer is not None and self._image is not None else None
+        if misfit is not None:
+            notify("error", f"'{layer.name}' cannot be a target for '{self._image.name}': {misfit}")
+            self._refresh_combos()
             return
         if layer is not None and self._image is not None and not same_plane_geometry(layer, self._image):
             notify("error", f"'{layer.name}' cannot be a target for '{self._image.name}': its scale or position "
