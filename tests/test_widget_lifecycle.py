@@ -289,3 +289,18 @@ def test_a_middle_channel_axis_warns_that_the_target_keeps_it(qtbot, open_widget
     widget.channel_axis_combo.setCurrentIndex(widget.channel_axis_combo.findData(1))
     assert widget.channel_axis == 1
     assert any("keeps channel axis 1" in n for n in notifications_since(start))
+
+
+def test_an_image_with_a_rotate_or_affine_transform_is_refused(qtbot, open_widget, nuclei):
+    viewer, widget = open_widget(DiskPredictor(), nuclei, name="straight")
+    for name, kwargs in (("rotated", {"rotate": 30}), ("sheared", {"shear": [0.5]}),
+                         ("affine", {"affine": np.array([[1, 0.2, 0], [0, 1, 0], [0, 0, 1]])})):
+        viewer.add_image(nuclei, name=name, **kwargs)
+        start = notification_count()
+        widget.set_image_layer(viewer.layers[name])
+        assert any(f"'{name}' has a" in n for n in notifications_since(start)), name
+        assert PROMPTS_NAME not in [layer.name for layer in viewer.layers]
+    widget.set_image_layer(viewer.layers["straight"])  # scale and translate alone are fine
+    viewer.layers[PROMPTS_NAME].add([150, 150])
+    wait_idle(qtbot, widget)
+    assert widget._result is not None and not widget._result.empty

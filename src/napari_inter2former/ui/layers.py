@@ -144,6 +144,17 @@ def target_misfit(target, image, channel_axis: int | None) -> str | None:
     return f"its shape is {'×'.join(map(str, tshape))} but '{image.name}' needs {need}"
 
 
+def unsupported_transform(layer) -> str | None:
+    """Which of rotate, shear or affine `layer` has (None: only scale and translate). The
+    widget's prompts, preview and target are placed with scale and translate only, so on such
+    an image a click would reach the model at another pixel than the one shown."""
+    n = layer.ndim
+    found = [name for name, value, plain in (
+        ("rotate", layer.rotate, np.eye(n)), ("shear", layer.shear, np.zeros_like(layer.shear)),
+        ("affine", layer.affine.affine_matrix, np.eye(n + 1))) if not np.allclose(value, plain)]
+    return " and ".join(found) or None
+
+
 def copy_geometry(src, ndim: int) -> dict:
     """scale/translate kwargs that place a new layer of `ndim` on `src`'s grid."""
     scale = tuple(np.asarray(src.scale)[-ndim:])

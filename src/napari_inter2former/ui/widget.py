@@ -71,6 +71,7 @@ from .layers import (
     same_layer,
     same_plane_geometry,
     target_misfit,
+    unsupported_transform,
     spatial_shape,
     spec_plane,
 )
@@ -481,6 +482,12 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandE
         self._points = self._empty_points(ndim)
         if len(spatial_shape(layer)) < 2:
             notify("error", f"layer '{layer.name}' is not an image with two spatial axes")
+            return
+        transform = unsupported_transform(layer)
+        if transform is not None:
+            notify("error", f"layer '{layer.name}' has a {transform} transform: clicks would not reach the pixels "
+                            "shown. Segment a copy without it (scale and translate are fine).")
+            self._set_status(f"Image '{layer.name}' has a {transform} transform: choose another image.")
             return
         self._create_our_layers()
         if self._target is not None and (target_misfit(self._target, layer, self.channel_axis) is not None
