@@ -134,3 +134,17 @@ def test_predict_without_prompts_and_bad_seed_masks(predictor):
     with pytest.raises(ValueError, match=r"a starting mask must be 2-D, got shape \(4, 4, 2\)"):
         session.start_from_mask(np.ones((4, 4, 2), bool))
     assert not session.can_undo
+
+
+@pytest.mark.parametrize("offset, gain", [(1e9, 1.0), (1e6, 1e-3), (0.0, 1e37)])
+def test_wide_float_and_int_images_normalise_like_their_signal(offset, gain):
+    # A float32 cast before subtracting the offset flattened such images (and 1e39 read as inf).
+    rng = np.random.default_rng(0)
+    signal = rng.integers(0, 256, (64, 64)).astype(np.float64)
+    reference = ImageSource(signal.astype(np.uint8)).read(0, 64, 0, 64)
+    wide = ImageSource(offset + signal * gain * (100.0 if gain > 1e30 else 1.0)).read(0, 64, 0, 64)
+    assert wide.dtype == np.float32
+    np.testing.assert_allclose(wide, reference, atol=1e-3)
+    if offset == 1e9:
+        as_int = ImageSource((signal + 2**40).astype(np.int64)).read(0, 64, 0, 64)
+        np.testing.assert_allclose(as_int, reference, atol=1e-3)

@@ -44,6 +44,10 @@ class ImageSource:
         if dtype.kind not in "uif" and dtype != np.bool_:
             raise ImageError(f"unsupported image dtype {dtype}: use integer or floating point")
         self.array = array
+        # float32 holds 8/16-bit values and float32 data exactly. Wider types are normalised in
+        # float64: a float32 cast of 1e9 + signal (or of values past 3.4e38) destroys the signal.
+        exact = dtype == np.bool_ or dtype.itemsize <= 2 or dtype == np.float32
+        self._work = np.dtype(np.float32 if exact else np.float64)
         if ndim == 2:
             self.height, self.width, self.channels = (*array.shape, 1)
         elif self._channels_first:
@@ -69,12 +73,12 @@ class ImageSource:
         return self.height, self.width
 
     def _raw(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
-        """Region as float32 (h, w, C), read only where asked."""
+        """Region as float32 or float64 (see __init__) (h, w, C), read only where asked."""
         if self._channels_first:
             region = self.array[:, y0:y1, x0:x1]
         else:
             region = self.array[y0:y1, x0:x1]
-        region = np.asarray(region.compute() if hasattr(region, "compute") else region, dtype=np.float32)
+        region = np.asarray(region.compute() if hasattr(region, "compute") else region, dtype=self._work)
         if region.ndim == 2:
             region = region[..., None]
         elif self._channels_first:
@@ -98,15 +102,16 @@ class ImageSource:
         sample = self._sample().reshape(-1, self.channels)
         if not np.isfinite(sample).all():
             raise ImageError("image contains NaN or infinite values; replace them before segmenting")
-        low = np.percentile(sample, LOW_PERCENTILE, axis=0).astype(np.float32)
-        high = np.percentile(sample, HIGH_PERCENTILE, axis=0).astype(np.float32)
+        low = np.percentile(sample, LOW_PERCENTILE, axis=0).astype(self._work)
+        high = np.percentile(sample, HIGH_PERCENTILE, axis=0).astype(self._work)
         flat = high <= low
         if flat.all():
             lo, hi = sample.min(axis=0), sample.max(axis=0)
             if (hi <= lo).all():
                 raise ImageError("image is constant (every pixel has the same value): nothing to segment")
-            low, high = lo.astype(np.float32), hi.astype(np.float32)
-        high = np.where(high > low, high, low + 1.0).astype(np.float32)
+            low, high = lo.astype(self._work), hi.astype(self._work)
+        # low + 1 is low itself for huge values: then any positive spread
+        high = np.where(high > low, high, np.maximum(low + 1.0, np.nextafter(low, np.inf))).astype(self._work)
         return low, high
 
     def read(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
