@@ -201,3 +201,23 @@ def test_carrying_the_last_commit_starts_from_the_slice_on_screen(qtbot, open_wi
     widget.carry_next()
     assert any("Label 1 is not on this slice" in m for m in notifications_since(start))
     assert 1 not in labels_of(target.data[4])
+
+
+def test_the_3d_view_refuses_clicks_and_carries_with_a_plain_message(qtbot, open_widget):
+    volume = nuclei_3d()[0][0]
+    viewer, widget = open_widget(DiskPredictor(), volume, name="stack")
+    viewer.dims.set_current_step(0, 5)
+    prompts = viewer.layers[PROMPTS_NAME]
+    prompts.add([5, 22, 84])
+    wait_idle(qtbot, widget)
+    viewer.dims.ndisplay = 3
+    start = notification_count()
+    prompts.add([5, 40, 40])  # on the object's own slice, but the 3-D view decides the depth
+    assert len(prompts.data) == 1 and len(widget._points.coords) == 1
+    widget.commit()
+    wait_idle(qtbot, widget)
+    widget.carry_next()  # nothing in progress: carrying needs the slice on screen
+    messages = notifications_since(start)
+    assert any("switch off 3-D rendering (Ctrl+Y) to click" in m for m in messages)
+    assert any(m.startswith("interactive segmentation works in the 2-D view") for m in messages)
+    assert not any("failed" in m for m in messages)

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..journal import PlaneSpec
 from ..session import MaskResult
+from .layers import PlaneError
 
 
 def notify(kind: str, message: str) -> None:
@@ -27,6 +28,9 @@ def guarded(method):
     def wrapper(self, *args, **kwargs):
         try:
             return method(self, *args, **kwargs)
+        except PlaneError as exc:  # the plane on screen cannot be used (3-D view, outside the layer)
+            notify("warning", str(exc))
+            return None
         except Exception as exc:
             logging.getLogger(__name__).exception("%s failed", method.__name__)
             notify("error", f"{method.__name__.strip('_').replace('_', ' ')} failed: {type(exc).__name__}: {exc}. "

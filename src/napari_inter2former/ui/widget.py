@@ -859,6 +859,10 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandE
             self.edit_label_at(new.coords[-1])
             return
         try:
+            if self.viewer.dims.ndisplay != 2 and len(new.coords) > len(before.coords):
+                # the depth of a click in the 3-D view is not the slice the object lives on
+                raise PlaneError("interactive segmentation works in the 2-D view: switch off 3-D rendering "
+                                 "(Ctrl+Y) to click")
             obj = self._object_for(new)
         except (PlaneError, ClickError) as exc:
             self._write_points(before.coords, before.positive)
