@@ -364,3 +364,25 @@ def test_a_border_object_is_decoded_in_a_window_past_the_border(model):
     session.start_from_mask(seed, offset=(0, 0))
     assert session.result.offset == (0, 0) and session.result.mask.sum() == 100
     assert session.predict().offset[0] >= 0
+
+
+def test_the_current_image_may_use_the_budget_the_others_do_not_hold():
+    rng = np.random.default_rng(2)
+    images = {k: rng.random((128, 192)).astype(np.float32) for k in "abc"}
+    probe = Predictor(weights=None, tile_size=64, halo=16)
+    probe.set_image(images["a"])
+    probe.cache.window(0, 64, 0, 64)
+    tile = probe.cache.cached_bytes  # one tile's features
+    predictor = Predictor(weights=None, tile_size=64, halo=16, cache_bytes=4 * tile, max_images=4)
+    predictor.set_image(images["a"], key="a")
+    predictor.cache.window(0, 128, 0, 192)  # 6 tiles wanted: all 4 of the budget are kept, not a quarter
+    assert predictor.cache.cached_bytes == 4 * tile
+    cache_a = predictor.cache
+    predictor.set_image(images["b"], key="b")  # "a" gives up tiles down to half the budget
+    assert cache_a.cached_bytes == 2 * tile and predictor.cache.max_bytes == 2 * tile
+    predictor.cache.window(0, 64, 0, 128)
+    predictor.set_image(images["c"], key="c")
+    held = sum(c.cached_bytes for _, c in predictor._images.values())
+    assert held <= 4 * tile and predictor.cache.max_bytes >= 2 * tile
+    predictor.cache.window(0, 128, 0, 128)
+    assert sum(c.cached_bytes for _, c in predictor._images.values()) <= 4 * tile

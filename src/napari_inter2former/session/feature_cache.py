@@ -75,6 +75,12 @@ class TiledFeatureCache:
             self._bytes -= sum(p.numel() * p.element_size() for p in old)
         return parts
 
+    def trim(self, max_bytes: int) -> None:
+        """Drop least recently used tiles until at most `max_bytes` are held."""
+        while self._bytes > max_bytes and self._tiles:
+            _, old = self._tiles.popitem(last=False)
+            self._bytes -= sum(p.numel() * p.element_size() for p in old)
+
     def tiles_for(self, y0: int, y1: int, x0: int, x1: int) -> list[tuple[int, int]]:
         t = self.tile
         return [(ty, tx) for ty in range(y0 // t, (y1 - 1) // t + 1) for tx in range(x0 // t, (x1 - 1) // t + 1)]

@@ -42,7 +42,8 @@ class Predictor:
     initialised model (tests, smoke runs). threads: torch intra-op threads
     (None leaves torch's setting alone). Up to `max_images` images keyed by
     `set_image(..., key=)` keep their tile caches (slices of a volume visited
-    back and forth), sharing the `cache_bytes` budget.
+    back and forth), sharing the `cache_bytes` budget: the current one may use all that the
+    others do not hold (see `_share_budget`).
     """
 
     def __init__(self, weights: str | os.PathLike | None = "default", model: Inter2Former | None = None,
@@ -84,11 +85,11 @@ class Predictor:
                 self._images.move_to_end(key)
                 self._source, self._cache = self._images[key]
                 self.image_key = key
+                self._share_budget()
                 return
             source = ImageSource(image, channel_axis=channel_axis)
-            budget = self.cache_bytes // self.max_images if key is not None else self.cache_bytes
             self._source = source
-            self._cache = TiledFeatureCache(self.model, source, self.tile_size, self.halo, budget)
+            self._cache = TiledFeatureCache(self.model, source, self.tile_size, self.halo, self.cache_bytes)
             self.image_key = key
             if key is None:
                 self._images.clear()
@@ -96,6 +97,23 @@ class Predictor:
                 self._images[key] = (source, self._cache)
                 while len(self._images) > self.max_images:
                     self._images.popitem(last=False)
+                self._share_budget()
+
+    def _share_budget(self) -> None:
+        """The current image may use what the other kept images do not hold; they give up tiles,
+        the least recently used image first, until at least half of `cache_bytes` is free for it.
+        (A fixed quarter each made a large image re-encode tiles it had already visited.)"""
+        others = [cache for _, cache in self._images.values() if cache is not self._cache]
+        held = sum(cache.cached_bytes for cache in others)
+        allowed = self.cache_bytes - self.cache_bytes // 2
+        for cache in others:
+            if held <= allowed:
+                break
+            before = cache.cached_bytes
+            cache.trim(max(0, before - (held - allowed)))
+            held -= before - cache.cached_bytes
+        self._cache.max_bytes = self.cache_bytes - held
+        self._cache.trim(self._cache.max_bytes)
 
     @property
     def has_image(self) -> bool:
