@@ -221,3 +221,20 @@ def test_the_3d_view_refuses_clicks_and_carries_with_a_plain_message(qtbot, open
     assert any("switch off 3-D rendering (Ctrl+Y) to click" in m for m in messages)
     assert any(m.startswith("interactive segmentation works in the 2-D view") for m in messages)
     assert not any("failed" in m for m in messages)
+
+
+def test_undoing_a_commit_shows_the_slice_the_object_comes_back_on(qtbot, open_widget):
+    volume = nuclei_3d()[0][0]
+    viewer, widget = open_widget(DiskPredictor(), volume, name="stack")
+    viewer.dims.set_current_step(0, 3)
+    prompts = viewer.layers[PROMPTS_NAME]
+    prompts.add([3, 22, 84])
+    wait_idle(qtbot, widget)
+    widget.commit()
+    viewer.dims.set_current_step(0, 6)
+    widget.undo()
+    assert _slice_of(viewer) == 3
+    start = notification_count()
+    prompts.add([3, 30, 84])  # a second click on the object brought back: accepted
+    wait_idle(qtbot, widget)
+    assert len(widget._points.coords) == 2 and not notifications_since(start)

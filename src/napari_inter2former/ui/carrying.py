@@ -16,7 +16,7 @@ from ..session import MaskResult
 from .engine import CarryRunJob, CarryRunOutcome, CarryStep, interior_point
 from .history import Action
 from .label_region import label_region
-from .layers import base_data, plane_key, spatial_shape, spec_plane
+from .layers import PlaneError, base_data, plane_key, spatial_shape, spec_plane
 from .state import ObjectState, Snapshot, guarded, notify
 
 CARRY_MIN_AREA = 10
@@ -74,6 +74,17 @@ class CarryMixin:
             else:
                 coords[a] = np.floor(here[a] + 0.5)
         return coords
+
+    def _show_plane_of(self, spec: PlaneSpec) -> None:
+        """Move the sliders to `spec`'s plane, so the object brought back there (an undone
+        commit) can be clicked at once instead of being refused as on another slice."""
+        try:
+            shown = self._shown_spec()
+        except PlaneError:  # e.g. the 3-D view: nothing to move
+            return
+        for axis, value in enumerate(spec.index):
+            if value is not None and axis != spec.channel_axis and shown.index[axis] != value:
+                self._go_to(spec, axis)
 
     def _go_to(self, spec: PlaneSpec, axis: int) -> None:
         """Show plane `spec` (move the slider of image axis `axis`)."""

@@ -131,6 +131,7 @@ class CommitMixin:
             self._write_target(target, patch, patch.old)
             self._journal_event({"type": "undo", "seq": seq})
             self._apply_state(before)
+            self._show_plane_of(obj.spec)
             self._last_commit = None
 
         def redo():
