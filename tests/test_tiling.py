@@ -203,3 +203,26 @@ def test_a_window_larger_than_the_cache_budget_encodes_each_tile_once():
     feats = cache.window(0, 128, 0, 128)
     assert cache.tiles_encoded == 4
     assert feats.tokens.abs().sum() > 0
+
+
+def test_intensity_sampling_loads_each_lazy_chunk_once():
+    import dask.array as da
+
+    from napari_inter2former.journal import PlaneSpec
+    from napari_inter2former.journal.planes import PlaneView
+
+    loaded = [0]
+
+    def block(block_info=None):
+        (z0, z1), (y0, y1), (x0, x1) = block_info[None]["array-location"]
+        loaded[0] += (z1 - z0) * (y1 - y0) * (x1 - x0)
+        return np.full((z1 - z0, y1 - y0, x1 - x0), 100, np.uint16) + (np.arange(y0, y1) % 7).astype(np.uint16)[:, None]
+
+    # 64 sampled patches of a 4096² plane fall in 4 chunks: read patch by patch, each chunk
+    # was loaded 16 times (16x the plane); in one graph, once.
+    volume = da.map_blocks(block, chunks=((1, 1), (2048, 2048), (2048, 2048)), dtype=np.uint16)
+    ImageSource(PlaneView(volume, PlaneSpec((1, None, None), 1, 2, None)))
+    assert loaded[0] == 4096 * 4096
+    loaded[0] = 0
+    ImageSource(volume[0])
+    assert loaded[0] == 4096 * 4096

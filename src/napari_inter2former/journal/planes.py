@@ -100,9 +100,22 @@ class PlaneView:
         region = self.data[self._full_index(rows, cols, channels)]
         if hasattr(region, "compute"):
             region = region.compute()
+        return self._arrange(region)
+
+    def _arrange(self, region) -> np.ndarray:
         region = np.asarray(region)
         order = self._order()
         return region if order == sorted(order) else np.transpose(region, order)
+
+    def read_many(self, boxes: list[tuple[int, int, int, int]]) -> list[np.ndarray]:
+        """Several (y0, y1, x0, x1) regions; lazy (dask) data computes them in one graph, so a
+        chunk holding several regions is loaded once."""
+        regions = [self.data[self._full_index(slice(y0, y1), slice(x0, x1))] for y0, y1, x0, x1 in boxes]
+        if any(hasattr(r, "dask") for r in regions):
+            import dask
+
+            regions = dask.compute(*regions)
+        return [self._arrange(r) for r in regions]
 
     def __array__(self, dtype=None, copy=None):
         out = self[:, :]

@@ -22,6 +22,10 @@ def _is_lazy(array) -> bool:
     return not isinstance(array, np.ndarray)
 
 
+def _is_dask(array) -> bool:
+    return hasattr(array, "dask") and hasattr(array, "compute")
+
+
 class ImageSource:
     """A 2-D (H, W) or (H, W, C) image; `channel_axis` says where channels are if not last."""
 
@@ -78,7 +82,10 @@ class ImageSource:
             region = self.array[:, y0:y1, x0:x1]
         else:
             region = self.array[y0:y1, x0:x1]
-        region = np.asarray(region.compute() if hasattr(region, "compute") else region, dtype=self._work)
+        return self._as_region(region.compute() if hasattr(region, "compute") else region)
+
+    def _as_region(self, region) -> np.ndarray:
+        region = np.asarray(region, dtype=self._work)
         if region.ndim == 2:
             region = region[..., None]
         elif self._channels_first:
@@ -92,11 +99,22 @@ class ImageSource:
             return self._raw(0, h, 0, w)[::step, ::step]
         if h * w <= _DIRECT_STATS_PIXELS:
             return self._raw(0, h, 0, w)
-        patches = []
-        for gy in np.linspace(0, max(0, h - _PATCH), _PATCH_GRID).astype(int):
-            for gx in np.linspace(0, max(0, w - _PATCH), _PATCH_GRID).astype(int):
-                patches.append(self._raw(gy, gy + _PATCH, gx, gx + _PATCH).reshape(-1, self.channels))
-        return np.concatenate(patches)[:, None, :]
+        corners = [(gy, gx) for gy in np.linspace(0, max(0, h - _PATCH), _PATCH_GRID).astype(int)
+                   for gx in np.linspace(0, max(0, w - _PATCH), _PATCH_GRID).astype(int)]
+        # All patches in one read: on dask data a chunk holding several of them is loaded once,
+        # not once per patch (4096² chunks of an 8192² plane: 16x the plane's pixels otherwise).
+        boxes = [(y, y + _PATCH, x, x + _PATCH) for y, x in corners]
+        if hasattr(self.array, "read_many"):  # a plane of an nD layer (journal.planes.PlaneView)
+            patches = [self._as_region(r) for r in self.array.read_many(boxes)]
+        elif _is_dask(self.array):
+            import dask
+
+            regions = [self.array[:, y0:y1, x0:x1] if self._channels_first else self.array[y0:y1, x0:x1]
+                       for y0, y1, x0, x1 in boxes]
+            patches = [self._as_region(r) for r in dask.compute(*regions)]
+        else:
+            patches = [self._raw(*box) for box in boxes]
+        return np.concatenate([p.reshape(-1, self.channels) for p in patches])[:, None, :]
 
     def _percentiles(self) -> tuple[np.ndarray, np.ndarray]:
         sample = self._sample().reshape(-1, self.channels)
