@@ -70,10 +70,10 @@ from .layers import (
     point_plane,
     same_layer,
     same_plane_geometry,
-    target_misfit,
-    unsupported_transform,
     spatial_shape,
     spec_plane,
+    target_misfit,
+    unsupported_transform,
 )
 from .preview import show_window
 from .state import ObjectState, Snapshot, guarded, notify
