@@ -304,3 +304,11 @@ def test_an_image_with_a_rotate_or_affine_transform_is_refused(qtbot, open_widge
     viewer.layers[PROMPTS_NAME].add([150, 150])
     wait_idle(qtbot, widget)
     assert widget._result is not None and not widget._result.empty
+
+
+def test_renaming_layers_updates_the_combos(qtbot, open_widget, nuclei):
+    viewer, widget = open_widget(DiskPredictor(), nuclei, name="A")
+    viewer.layers["A"].name = "nuclei"
+    widget._target.name = "my labels"
+    assert widget.image_combo.currentText() == "nuclei"
+    assert widget.target_combo.currentText() == "my labels"

@@ -168,6 +168,7 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandE
         layers.events.inserted.connect(self._on_layers_changed)
         layers.events.removed.connect(self._on_layers_changed)
         layers.events.removed.connect(self._on_layer_removed)
+        layers.events.renamed.connect(self._on_layers_changed)  # the combos show layer names
         self.viewer.dims.events.ndisplay.connect(self._on_ndisplay)
         self._refresh_combos()
 
@@ -754,6 +755,7 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandE
         for emitter, slot in ((layers.events.inserted, self._on_layers_changed),
                               (layers.events.removed, self._on_layers_changed),
                               (layers.events.removed, self._on_layer_removed),
+                              (layers.events.renamed, self._on_layers_changed),
                               (self.viewer.dims.events.ndisplay, self._on_ndisplay)):
             try:
                 emitter.disconnect(slot)
