@@ -203,13 +203,17 @@ def test_carrying_the_last_commit_starts_from_the_slice_on_screen(qtbot, open_wi
     assert 1 not in labels_of(target.data[4])
 
 
-def test_the_3d_view_refuses_clicks_and_carries_with_a_plain_message(qtbot, open_widget):
-    volume = nuclei_3d()[0][0]
-    viewer, widget = open_widget(DiskPredictor(), volume, name="stack")
-    viewer.dims.set_current_step(0, 5)
+def _one_click_on_slice(qtbot, open_widget, z):
+    viewer, widget = open_widget(DiskPredictor(), nuclei_3d()[0][0], name="stack")
+    viewer.dims.set_current_step(0, z)
     prompts = viewer.layers[PROMPTS_NAME]
-    prompts.add([5, 22, 84])
+    prompts.add([z, 22, 84])
     wait_idle(qtbot, widget)
+    return viewer, widget, prompts
+
+
+def test_the_3d_view_refuses_clicks_and_carries_with_a_plain_message(qtbot, open_widget):
+    viewer, widget, prompts = _one_click_on_slice(qtbot, open_widget, 5)
     viewer.dims.ndisplay = 3
     start = notification_count()
     prompts.add([5, 40, 40])  # on the object's own slice, but the 3-D view decides the depth
@@ -224,12 +228,7 @@ def test_the_3d_view_refuses_clicks_and_carries_with_a_plain_message(qtbot, open
 
 
 def test_undoing_a_commit_shows_the_slice_the_object_comes_back_on(qtbot, open_widget):
-    volume = nuclei_3d()[0][0]
-    viewer, widget = open_widget(DiskPredictor(), volume, name="stack")
-    viewer.dims.set_current_step(0, 3)
-    prompts = viewer.layers[PROMPTS_NAME]
-    prompts.add([3, 22, 84])
-    wait_idle(qtbot, widget)
+    viewer, widget, prompts = _one_click_on_slice(qtbot, open_widget, 3)
     widget.commit()
     viewer.dims.set_current_step(0, 6)
     widget.undo()
