@@ -312,3 +312,53 @@ def test_renaming_layers_updates_the_combos(qtbot, open_widget, nuclei):
     widget._target.name = "my labels"
     assert widget.image_combo.currentText() == "nuclei"
     assert widget.target_combo.currentText() == "my labels"
+
+
+def test_going_back_to_an_image_reuses_its_labels_layer(qtbot, open_widget):
+    stack = nuclei_3d()[0][0]
+    viewer, widget = open_widget(DiskPredictor(), stack, name="stack")
+    viewer.add_image(stack.max(0), name="proj")
+    for name, point in (("stack", [5, 22, 84]), ("proj", [22, 84]), ("stack", [5, 60, 40])):
+        widget.set_image_layer(viewer.layers[name])
+        if name == "stack":
+            viewer.dims.set_current_step(0, 5)
+        viewer.layers[PROMPTS_NAME].add(point)
+        wait_idle(qtbot, widget)
+        widget.commit()
+        assert widget._target.name == f"{name} labels" and widget.target_combo.currentText() == f"{name} labels"
+    assert sorted(layer.name for layer in viewer.layers if layer.name.endswith("labels")) == ["proj labels",
+                                                                                             "stack labels"]
+    assert labels_of(viewer.layers["stack labels"].data) == {1, 2}
+
+
+def test_refused_and_later_transformed_images(qtbot, open_widget, nuclei):
+    viewer, widget = open_widget(DiskPredictor(), nuclei, name="N")
+    viewer.add_image(nuclei, name="R", rotate=30)
+    viewer.add_image(nuclei, name="Af", affine=np.array([[1, 0.2, 0], [0, 1, 0], [0, 0, 1]]))
+    widget.set_image_layer(viewer.layers["R"])  # refused
+    viewer.layers.remove("R")  # the widget falls back to the last image, Af, which it refuses too
+    assert widget.image_combo.currentText() == "Af"
+    widget.image_combo.setCurrentIndex(widget.image_combo.findText("N"))
+    assert widget._image.name == "N"
+    viewer.layers["N"].rotate = 45  # after the image was chosen: new clicks are refused
+    start = notification_count()
+    viewer.layers[PROMPTS_NAME].add([150, 150])
+    assert len(widget._points.coords) == 0
+    assert any("now has a rotate transform" in n for n in notifications_since(start))
+
+
+def test_data_changing_shape_under_a_pending_commit_drops_it_with_one_message(qtbot, open_widget, nuclei):
+    viewer, widget = open_widget(DiskPredictor(delay_s=0.8), nuclei, name="A")
+    viewer.layers[PROMPTS_NAME].add([150, 150])
+    widget.commit()  # waits for the prediction
+    start = notification_count()
+    viewer.layers["A"].data = nuclei[:200, :300]
+    wait_idle(qtbot, widget)
+    messages = notifications_since(start)
+    assert any("dropped, not committed" in m for m in messages)
+    assert not any("failed" in m for m in messages)
+    viewer.layers[PROMPTS_NAME].add([100, 100])
+    wait_idle(qtbot, widget)
+    widget.commit()
+    wait_idle(qtbot, widget)
+    assert widget._target.data.shape == (200, 300) and labels_of(widget._target.data) == {1}

@@ -446,6 +446,10 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandE
         if spatial_shape(image) != self._image_shape:
             # Points, target and history refer to the old shape: start over as for a new image.
             dropped = ": the object in progress was dropped" if self._obj is not None else ""
+            if self._settled:  # a commit waiting for its prediction would write old-shape pixels
+                self._settled.clear()
+                self._pending_image = _NO_SWITCH
+                dropped = ": the object in progress was dropped, not committed"
             notify("warning", f"The data of '{image.name}' changed shape{dropped}. Undo history starts again.")
             self._set_image(None)
             self._set_image(image)
@@ -489,15 +493,22 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandE
             notify("error", f"layer '{layer.name}' has a {transform} transform: clicks would not reach the pixels "
                             "shown. Segment a copy without it (scale and translate are fine).")
             self._set_status(f"Image '{layer.name}' has a {transform} transform: choose another image.")
+            self._refresh_combos()  # the combo must name this image, so choosing another one is a change
             return
         self._create_our_layers()
         if self._target is not None and (target_misfit(self._target, layer, self.channel_axis) is not None
                                          or not same_plane_geometry(self._target, layer)):
             self.set_target(None)  # the old target does not fit this image
-        if self._target is None and self.target_combo.currentData() is None:
-            own = self._own_target_for(layer)
+        if self._target is None:
+            # The combo may still show the previous image's target (not refreshed yet): keep it
+            # only if it fits this image, else reuse "<image> labels" (the widget was closed and
+            # reopened, or this image was segmented before) or make one.
+            chosen = self.target_combo.currentData()
+            fits = chosen is not None and chosen in self.viewer.layers \
+                and target_misfit(chosen, layer, self.channel_axis) is None and same_plane_geometry(chosen, layer)
+            own = chosen if fits else self._own_target_for(layer)
             if own is not None:
-                self.set_target(own)  # the widget was closed and reopened: carry on in the same layer
+                self.set_target(own)
             elif int(np.prod(spatial_shape(layer)[-2:])) <= HUGE_PIXELS:
                 self._ensure_target()
         self._keep_target_above(layer)
@@ -861,10 +872,15 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandE
             self.edit_label_at(new.coords[-1])
             return
         try:
-            if self.viewer.dims.ndisplay != 2 and len(new.coords) > len(before.coords):
-                # the depth of a click in the 3-D view is not the slice the object lives on
-                raise PlaneError("interactive segmentation works in the 2-D view: switch off 3-D rendering "
-                                 "(Ctrl+Y) to click")
+            if len(new.coords) > len(before.coords):
+                if self.viewer.dims.ndisplay != 2:
+                    # the depth of a click in the 3-D view is not the slice the object lives on
+                    raise PlaneError("interactive segmentation works in the 2-D view: switch off 3-D rendering "
+                                     "(Ctrl+Y) to click")
+                transform = unsupported_transform(self._image)
+                if transform is not None:  # given after the image was chosen
+                    raise PlaneError(f"'{self._image.name}' now has a {transform} transform: clicks would not "
+                                     "reach the pixels shown; remove it to go on")
             obj = self._object_for(new)
         except (PlaneError, ClickError) as exc:
             self._write_points(before.coords, before.positive)
