@@ -69,17 +69,15 @@ class TiledFeatureCache:
             return self._tiles[key]
         parts = self._encode_tile(*key)
         self._tiles[key] = parts
-        self._bytes += sum(p.numel() * p.element_size() for p in parts)
-        while self._bytes > self.max_bytes and len(self._tiles) > 1:
-            _, old = self._tiles.popitem(last=False)
-            self._bytes -= sum(p.numel() * p.element_size() for p in old)
+        self._bytes += _nbytes(parts)
+        self.trim(self.max_bytes, keep=1)  # the tile just encoded stays, whatever the budget
         return parts
 
-    def trim(self, max_bytes: int) -> None:
-        """Drop least recently used tiles until at most `max_bytes` are held."""
-        while self._bytes > max_bytes and self._tiles:
+    def trim(self, max_bytes: int, keep: int = 0) -> None:
+        """Drop least recently used tiles until at most `max_bytes` are held (or `keep` tiles are left)."""
+        while self._bytes > max_bytes and len(self._tiles) > keep:
             _, old = self._tiles.popitem(last=False)
-            self._bytes -= sum(p.numel() * p.element_size() for p in old)
+            self._bytes -= _nbytes(old)
 
     def tiles_for(self, y0: int, y1: int, x0: int, x1: int) -> list[tuple[int, int]]:
         t = self.tile
@@ -147,6 +145,10 @@ class TiledFeatureCache:
         while len(self._magnified) > self.MAGNIFIED_KEPT:
             self._magnified.popitem(last=False)
         return cut
+
+
+def _nbytes(parts: tuple[torch.Tensor, ...]) -> int:
+    return sum(p.numel() * p.element_size() for p in parts)
 
 
 def _cut(feats: ImageFeatures, top: int, left: int, height: int, width: int, stride: int) -> tuple[torch.Tensor, ...]:

@@ -78,11 +78,12 @@ class ImageSource:
 
     def _raw(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         """Region as float32 or float64 (see __init__) (h, w, C), read only where asked."""
-        if self._channels_first:
-            region = self.array[:, y0:y1, x0:x1]
-        else:
-            region = self.array[y0:y1, x0:x1]
+        region = self._slice(y0, y1, x0, x1)
         return self._as_region(region.compute() if hasattr(region, "compute") else region)
+
+    def _slice(self, y0: int, y1: int, x0: int, x1: int):
+        """The region of the array as it comes (lazy arrays stay lazy)."""
+        return self.array[:, y0:y1, x0:x1] if self._channels_first else self.array[y0:y1, x0:x1]
 
     def _as_region(self, region) -> np.ndarray:
         region = np.asarray(region, dtype=self._work)
@@ -109,9 +110,7 @@ class ImageSource:
         elif _is_dask(self.array):
             import dask
 
-            regions = [self.array[:, y0:y1, x0:x1] if self._channels_first else self.array[y0:y1, x0:x1]
-                       for y0, y1, x0, x1 in boxes]
-            patches = [self._as_region(r) for r in dask.compute(*regions)]
+            patches = [self._as_region(r) for r in dask.compute(*(self._slice(*box) for box in boxes))]
         else:
             patches = [self._raw(*box) for box in boxes]
         return np.concatenate([p.reshape(-1, self.channels) for p in patches])[:, None, :]

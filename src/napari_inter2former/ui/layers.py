@@ -18,6 +18,9 @@ POSITIVE_COLOR, NEGATIVE_COLOR = "lime", "red"
 HUGE_PIXELS = 64 * 2**20  # planes above this get a lazily allocated, multiscale target
 
 
+NOT_2D = "interactive segmentation works in the 2-D view: switch off 3-D rendering (Ctrl+Y)"
+
+
 class PlaneError(ValueError):
     """The current view does not show a 2-D plane the widget can work on."""
 
@@ -51,7 +54,7 @@ def plane_spec(layer, viewer, channel_axis: int | None = None, channel_index: in
     Raises PlaneError with a message for the user.
     """
     if viewer.dims.ndisplay != 2:
-        raise PlaneError("interactive segmentation works in the 2-D view: switch off 3-D rendering (Ctrl+Y)")
+        raise PlaneError(NOT_2D)
     n = layer.ndim
     world = viewer.dims.ndim
     first = world - n

@@ -58,6 +58,7 @@ from .label_ids import LabelIds, array_max
 from .layers import (
     HUGE_PIXELS,
     NEGATIVE_COLOR,
+    NOT_2D,
     POSITIVE_COLOR,
     PREVIEW_NAME,
     PROMPTS_NAME,
@@ -496,16 +497,14 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandE
             self._refresh_combos()  # the combo must name this image, so choosing another one is a change
             return
         self._create_our_layers()
-        if self._target is not None and (target_misfit(self._target, layer, self.channel_axis) is not None
-                                         or not same_plane_geometry(self._target, layer)):
+        if self._target is not None and not self._fits(self._target, layer):
             self.set_target(None)  # the old target does not fit this image
         if self._target is None:
             # The combo may still show the previous image's target (not refreshed yet): keep it
             # only if it fits this image, else reuse "<image> labels" (the widget was closed and
             # reopened, or this image was segmented before) or make one.
             chosen = self.target_combo.currentData()
-            fits = chosen is not None and chosen in self.viewer.layers \
-                and target_misfit(chosen, layer, self.channel_axis) is None and same_plane_geometry(chosen, layer)
+            fits = chosen is not None and chosen in self.viewer.layers and self._fits(chosen, layer)
             own = chosen if fits else self._own_target_for(layer)
             if own is not None:
                 self.set_target(own)
@@ -529,11 +528,14 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandE
         from napari.layers import Labels
 
         for layer in self.viewer.layers:
-            if isinstance(layer, Labels) and layer.name == f"{image.name} labels" \
-                    and target_misfit(layer, image, self.channel_axis) is None \
-                    and same_plane_geometry(layer, image):
+            if isinstance(layer, Labels) and layer.name == f"{image.name} labels" and self._fits(layer, image):
                 return layer
         return None
+
+    def _fits(self, target, image) -> bool:
+        """Whether `target` can take `image`'s commits: its shape and its place in the plane
+        (set_target names which of the two fails)."""
+        return target_misfit(target, image, self.channel_axis) is None and same_plane_geometry(target, image)
 
     def _empty_points(self, ndim: int) -> Snapshot:
         return Snapshot(np.zeros((0, ndim)), np.zeros(0, bool), None, None)
@@ -875,8 +877,7 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandE
             if len(new.coords) > len(before.coords):
                 if self.viewer.dims.ndisplay != 2:
                     # the depth of a click in the 3-D view is not the slice the object lives on
-                    raise PlaneError("interactive segmentation works in the 2-D view: switch off 3-D rendering "
-                                     "(Ctrl+Y) to click")
+                    raise PlaneError(f"{NOT_2D} to click")
                 transform = unsupported_transform(self._image)
                 if transform is not None:  # given after the image was chosen
                     raise PlaneError(f"'{self._image.name}' now has a {transform} transform: clicks would not "
