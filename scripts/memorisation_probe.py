@@ -47,7 +47,7 @@ def main() -> None:
     if not images:
         raise SystemExit(f"no '{args.subset}' images in {args.data}")
     sampler = CropSampler(images, crop=224, seed=args.seed)
-    crops, targets = sampler.batch(args.samples)
+    crops, targets, _ = sampler.batch(args.samples)
     rng = np.random.default_rng(args.seed + 1)
     model = load_model(default_weights_path())
     refs = torch.stack([initial_reference(t[0].numpy(), rng, model.config.click_radius, 0.5) for t in targets])

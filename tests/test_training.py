@@ -47,8 +47,9 @@ def test_loss_decreases_on_a_tiny_batch(tmp_path):
     torch.manual_seed(0)
     _write_folder(tmp_path)
     sampler = CropSampler(load_folder(tmp_path), crop=64, seed=0)
-    images, targets = sampler.batch(4)
-    sampler.batch = lambda size: (images, targets)  # train on one fixed batch
+    batch = sampler.batch(4)
+    images, targets, _ = batch
+    sampler.batch = lambda size: batch  # train on one fixed batch
     cfg = TrainConfig(steps=25, batch=4, crop=64, lr=2e-3, warmup=1, max_rounds=1, threads=1, frozen_blocks=0)
     trainer = Trainer(build_model(imagenet_init=False), sampler, cfg, tmp_path / "run")
     before = _fixed_loss(trainer.model, images, targets)
@@ -250,3 +251,58 @@ def test_touching_weight_draws_objects_that_touch_a_neighbour_more_often():
     heavy = CropSampler([im], crop=32, seed=0, touching_weight=4.0)
     share = [np.mean([im.touching[s._object_index(im)] for _ in range(2000)]) for s in (plain, heavy)]
     assert abs(share[0] - 0.5) < 0.05 and abs(share[1] - 0.8) < 0.05
+
+
+def test_crops_carry_the_other_objects_aligned_with_image_and_target():
+    labels = np.zeros((64, 64), np.int32)
+    labels[10:30, 10:30] = 1
+    labels[10:30, 31:50] = 2
+    planes = np.where(labels > 0, 220, 20).astype(np.uint8)[None].repeat(3, 0)
+    im = labelled_image_for_test(planes, labels)
+    sampler = CropSampler([im], crop=48, seed=3, degrade=0.0)
+    with_neighbour = 0
+    for _ in range(20):  # rot90, flips and rescaling move image and both masks together
+        image, target, others = sampler.sample()
+        target, others = target > 0.5, others > 0.5
+        assert target.any() and not (target & others).any()
+        with_neighbour += bool(others.any())
+        bright = image.mean(0) > 0.5 * (image.max() + image.min())
+        assert (bright == (target | others)).float().mean() > 0.95
+    assert with_neighbour >= 10  # most crops (magnified ones may not) reach the neighbour 1 px away
+
+
+def labelled_image_for_test(planes, labels):
+    from napari_inter2former.training.dataset import labelled_image
+
+    return labelled_image("dsb_n", planes, labels, False)
+
+
+def test_neighbour_weight_scales_only_the_other_objects_pixels():
+    from napari_inter2former.training.losses import neighbour_weight_map
+
+    target = torch.zeros(1, 1, 8, 8, dtype=torch.bool)
+    target[..., :4] = True
+    others = torch.zeros(1, 1, 8, 8, dtype=torch.bool)
+    others[..., 6:] = True  # a quarter of the pixels
+    logits = torch.zeros(1, 1, 8, 8)  # every pixel's term alike
+    plain = float(normalized_focal_loss(logits, target))
+    weighted = float(normalized_focal_loss(logits, target, weight=neighbour_weight_map(others, 4.0)))
+    assert abs(weighted - plain * (1 + 3 * 0.25)) < 1e-6
+    coarse = neighbour_weight_map(others, 4.0, (2, 2))
+    assert torch.allclose(coarse[0, 0], torch.tensor([[1.0, 2.5], [1.0, 2.5]]))
+
+
+def test_neighbour_weight_option_raises_the_loss_of_a_spilling_decode(tmp_path):
+    _write_folder(tmp_path)
+    sampler = CropSampler(load_folder(tmp_path), crop=64, seed=0)
+    batch = sampler.batch(2)
+    sampler.batch = lambda size: batch
+    stats = []
+    for weight in (1.0, 5.0):
+        torch.manual_seed(0)
+        cfg = TrainConfig(steps=1, batch=2, crop=64, lr=0.0, warmup=1, max_rounds=0, threads=1, frozen_blocks=0,
+                          neighbour_weight=weight)
+        trainer = Trainer(build_model(imagenet_init=False), sampler, cfg, tmp_path / f"run{weight}")
+        stats.append(trainer.train_step())
+    assert batch[2].any()  # the synthetic images have neighbours in the crops
+    assert stats[1]["full"] > stats[0]["full"] * 1.05, stats

@@ -28,11 +28,12 @@ class BatchStream(IterableDataset):
         self.mask_seed_prob = mask_seed_prob
         self.rng = np.random.default_rng(seed + 1)
 
-    def make_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """images (B, 3, S, S) float, targets (B, 1, S, S) bool, reference maps (B, S, S) uint8."""
-        images, targets = self.sampler.batch(self.batch)
+    def make_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """images (B, 3, S, S) float, targets (B, 1, S, S) bool, reference maps (B, S, S) uint8,
+        other objects' pixels (B, 1, S, S) bool."""
+        images, targets, others = self.sampler.batch(self.batch)
         refs = torch.stack([initial_reference(t[0].numpy(), self.rng, self.radius, self.mask_seed_prob) for t in targets])
-        return images, targets, refs
+        return images, targets, refs, others
 
     def __iter__(self):
         info = get_worker_info()

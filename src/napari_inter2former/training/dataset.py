@@ -174,7 +174,8 @@ class CropSampler:
         w = np.where(im.touching, self.touching_weight, 1.0)
         return int(self.rng.choice(len(w), p=w / w.sum()))
 
-    def sample(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(image (3, S, S) float, target (S, S) float, other objects' pixels (S, S) float)."""
         im = self.images[self.rng.choice(len(self.images), p=self.p)]
         obj_id, (sy, sx) = im.objects[self._object_index(im)]
         extent = max(sy.stop - sy.start, sx.stop - sx.start)
@@ -187,24 +188,27 @@ class CropSampler:
         h, w = im.labels.shape
         ry0, ry1, rx0, rx1 = max(0, y0), min(h, y0 + n), max(0, x0), min(w, x0 + n)
         planes = np.zeros((3, n, n), np.float32)
-        target = np.zeros((n, n), np.float32)
+        masks = np.zeros((2, n, n), np.float32)  # the target, and the other labelled objects
         planes[:, ry0 - y0 : ry1 - y0, rx0 - x0 : rx1 - x0] = im.planes[:, ry0:ry1, rx0:rx1] / 255.0
-        target[ry0 - y0 : ry1 - y0, rx0 - x0 : rx1 - x0] = im.labels[ry0:ry1, rx0:rx1] == obj_id
+        labels = im.labels[ry0:ry1, rx0:rx1]
+        masks[0, ry0 - y0 : ry1 - y0, rx0 - x0 : rx1 - x0] = labels == obj_id
+        masks[1, ry0 - y0 : ry1 - y0, rx0 - x0 : rx1 - x0] = (labels != 0) & (labels != obj_id)
         image = torch.from_numpy(planes)[None]
-        mask = torch.from_numpy(target)[None, None]
+        mask = torch.from_numpy(masks)[None]
         if n != self.crop:
             image = F.interpolate(image, size=(self.crop, self.crop), mode="bilinear", align_corners=False,
                                   antialias=n > self.crop)
-            mask = F.interpolate(mask, size=(self.crop, self.crop), mode="bilinear", align_corners=False) > 0.5
-        image, mask = self._geometry(image[0], mask[0, 0].float())
-        return self._intensity(image, im.colour), mask
+            mask = (F.interpolate(mask, size=(self.crop, self.crop), mode="bilinear", align_corners=False) > 0.5).float()
+        image, mask = self._geometry(image[0], mask[0])
+        return self._intensity(image, im.colour), mask[0], mask[1]
 
-    def _geometry(self, image: torch.Tensor, mask: torch.Tensor):
+    def _geometry(self, image: torch.Tensor, masks: torch.Tensor):
+        """The same rot90 and flip for the image (C, H, W) and masks (M, H, W)."""
         k = int(self.rng.integers(4))
-        image, mask = torch.rot90(image, k, (1, 2)), torch.rot90(mask, k, (0, 1))
+        image, masks = torch.rot90(image, k, (1, 2)), torch.rot90(masks, k, (1, 2))
         if self.rng.random() < 0.5:
-            image, mask = image.flip(2), mask.flip(1)
-        return image.contiguous(), mask.contiguous()
+            image, masks = image.flip(2), masks.flip(2)
+        return image.contiguous(), masks.contiguous()
 
     def _intensity(self, image: torch.Tensor, colour: bool) -> torch.Tensor:
         rng = self.rng
@@ -227,6 +231,8 @@ class CropSampler:
             image = image + torch.randn_like(image) * rng.uniform(0.0, 0.08)
         return image.clamp(0, 1)
 
-    def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        pairs = [self.sample() for _ in range(size)]
-        return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])[:, None].bool()
+    def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """images (B, 3, S, S), targets (B, 1, S, S) bool, other objects' pixels (B, 1, S, S) bool."""
+        samples = [self.sample() for _ in range(size)]
+        images, targets, others = (torch.stack([s[i] for s in samples]) for i in range(3))
+        return images, targets[:, None].bool(), others[:, None].bool()

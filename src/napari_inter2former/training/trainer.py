@@ -31,7 +31,7 @@ from ..model.reference_map import paint_clicks, update_reference_map
 from .batches import BatchStream, batch_iterator
 from .corrective_clicks import CorrectiveClicker
 from .dataset import CropSampler
-from .losses import normalized_focal_loss, soft_iou_loss
+from .losses import neighbour_weight_map, normalized_focal_loss, soft_iou_loss
 
 
 @dataclass
@@ -57,6 +57,7 @@ class TrainConfig:
     blur_sigma: float = 0.0  # > 0: blur as Gaussian defocus, sigma up to this, instead of a 3x3 box
     shading: float = 0.0  # chance of a crop getting uneven illumination (a gain ramp)
     touching_weight: float = 1.0  # relative chance of a target that touches another object
+    neighbour_weight: float = 1.0  # loss weight on other labelled objects' pixels (1: plain focal loss)
     mask_seed_prob: float = 0.2  # samples that start from a perturbed mask instead of clicks only
     frozen_blocks: int = 3  # keep the ImageNet stem and first Lite0 blocks fixed: saves most of the backward cost
     time_budget: float = 0.0  # seconds; > 0: stop then, and decay the learning rate over time, not steps
@@ -78,12 +79,19 @@ def lr_at(step: int, cfg: TrainConfig, elapsed: float | None = None) -> float:
     return cfg.lr * (1 - min(progress, 1.0)) ** 0.9  # poly decay
 
 
-def training_loss(out, targets: torch.Tensor, coarse_weight: float, iou_weight: float = 0.0):
+def training_loss(out, targets: torch.Tensor, coarse_weight: float, iou_weight: float = 0.0,
+                  others: torch.Tensor | None = None, neighbour_weight: float = 1.0):
     """(total, full-resolution focal, coarse focal) loss of a dense decode against (B, 1, H, W) bool
-    targets: focal terms, BSQ commitment and the optional soft-IoU term."""
-    coarse_target = F.adaptive_avg_pool2d(targets.float(), out.coarse_logits.shape[-2:]) > 0.5
-    loss_full = normalized_focal_loss(out.logits, targets)
-    loss_coarse = normalized_focal_loss(out.coarse_logits, coarse_target)
+    targets: focal terms, BSQ commitment and the optional soft-IoU term. With `others` (the other
+    labelled objects' pixels) and a `neighbour_weight` other than 1, those pixels weigh more."""
+    coarse_size = out.coarse_logits.shape[-2:]
+    coarse_target = F.adaptive_avg_pool2d(targets.float(), coarse_size) > 0.5
+    full_w = coarse_w = None
+    if others is not None and neighbour_weight != 1.0:
+        full_w = neighbour_weight_map(others, neighbour_weight)
+        coarse_w = neighbour_weight_map(others, neighbour_weight, coarse_size)
+    loss_full = normalized_focal_loss(out.logits, targets, weight=full_w)
+    loss_coarse = normalized_focal_loss(out.coarse_logits, coarse_target, weight=coarse_w)
     loss = loss_full + coarse_weight * loss_coarse + out.commit_loss
     if iou_weight > 0:
         loss = loss + iou_weight * soft_iou_loss(out.logits, targets)
@@ -193,9 +201,9 @@ class Trainer:
         self.model.train()
         for module in self.frozen:
             module.eval()  # frozen BatchNorm keeps its ImageNet statistics
-        images, targets, ref = self._next_batch()
+        images, targets, ref, others = self._next_batch()
         nb = self.device != "cpu"
-        images, targets_dev, ref = (t.to(self.device, non_blocking=nb) for t in (images, targets, ref))
+        images, targets_dev, ref, others = (t.to(self.device, non_blocking=nb) for t in (images, targets, ref, others))
         lr = lr_at(self.step, cfg, self._elapsed())
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -203,7 +211,8 @@ class Trainer:
         rounds = sample_rounds(self.rng, cfg)
         ref = self._corrective_rounds(features, ref, targets[:, 0].numpy(), rounds)
         out = self.model.decode(features, ref, fast=False)
-        loss, loss_full, loss_coarse = training_loss(out, targets_dev, cfg.coarse_weight, cfg.iou_weight)
+        loss, loss_full, loss_coarse = training_loss(out, targets_dev, cfg.coarse_weight, cfg.iou_weight,
+                                                     others, cfg.neighbour_weight)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
