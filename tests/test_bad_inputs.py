@@ -29,6 +29,7 @@ def _image(shape=(64, 80)):
     (np.ones((1, 1)), r"image of shape \(1, 1\) is too small"),
     (np.ones((4, 100)), r"image of shape \(4, 100\) is too small"),
     (np.ones((3, 64, 64)), r"read as \(H, W, C\) with 64 channels: pass channel_axis=0"),
+    (np.ones((20, 64, 64)), r"64 channels on a 20 x 64 image looks wrong; .*pass channel_axis=0"),
     (np.full((32, 32), 7, np.uint16), "image is constant .*nothing to segment"),
     (np.ones((32, 32), np.complex64), "unsupported image dtype complex64: use integer or floating point"),
     (np.full((32, 32), "a"), "unsupported image dtype <U1"),
@@ -60,6 +61,25 @@ def test_non_finite_value_outside_the_sampled_patches_is_caught_on_read():
         session.add_click(1000, 1000)
     assert session.result is None and not session.can_undo
     assert session.add_click(100, 100).mask.shape == (64, 64)  # elsewhere still works
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_big_sparse_image_is_not_called_constant(lazy):
+    """A few small objects on a flat background can all fall between the sampled patches of a
+    big image; the whole image is then read for its range instead of being refused."""
+    image = np.zeros((2100, 2100), np.uint16)
+    image[1000:1040, 1000:1040] = 3000  # between the 8x8 grid of 128 px statistics patches
+    source = ImageSource(da.from_array(image, chunks=700) if lazy else image)
+    assert float(source.low[0]) == 0.0 and float(source.high[0]) == 3000.0
+    assert source.read(1000, 1008, 1000, 1008).min() == 1.0
+    big_flat = np.full((2100, 2100), 5, np.uint16)
+    with pytest.raises(ImageError, match="image is constant"):
+        ImageSource(da.from_array(big_flat, chunks=700) if lazy else big_flat)
+
+
+def test_a_few_channels_last_are_still_channels():
+    source = ImageSource(np.random.default_rng(0).random((64, 64, 8)).astype(np.float32))
+    assert source.channels == 8
 
 
 def test_channel_axis_in_the_middle_is_rejected():

@@ -16,6 +16,8 @@ MIN_SIDE = 8
 LOW_PERCENTILE, HIGH_PERCENTILE = 0.5, 99.8
 _DIRECT_STATS_PIXELS = 4_000_000  # below this, sample by striding the whole array
 _PATCH, _PATCH_GRID = 128, 8  # above it: read an 8x8 grid of 128^2 patches only
+_BAND_PIXELS = 16_000_000  # the full min/max pass reads row bands of about this many values
+MAX_CHANNELS_LAST = 8  # a last axis longer than this and than a side is not channels
 
 
 def _is_lazy(array) -> bool:
@@ -58,15 +60,20 @@ class ImageSource:
             self.channels, self.height, self.width = array.shape
         else:
             self.height, self.width, self.channels = array.shape
+        # A (C, H, W) stack or a (Z, Y, X) volume lands here read as H x W x C.
+        read_as = (
+            f"the 3-D array {tuple(array.shape)} was read as (H, W, C) with {self.channels} channels: "
+            "pass channel_axis=0 for channel-first data, or one slice of a volume"
+        )
         if min(self.height, self.width) < MIN_SIDE:
             message = f"image of shape {(self.height, self.width)} is too small: each side needs >= {MIN_SIDE} px"
             if ndim == 3 and not self._channels_first:
-                # A (C, H, W) stack or a (Z, Y, X) volume lands here read as H x W x C.
-                message += (
-                    f"; the 3-D array {tuple(array.shape)} was read as (H, W, C) with {self.channels} channels: "
-                    "pass channel_axis=0 for channel-first data, or one slice of a volume"
-                )
+                message += "; " + read_as
             raise ImageError(message)
+        if ndim == 3 and not self._channels_first and self.channels > MAX_CHANNELS_LAST and \
+                self.channels >= min(self.height, self.width):
+            # More channels than rows or columns: a volume or a channel-first stack, not colour.
+            raise ImageError(f"{self.channels} channels on a {self.height} x {self.width} image looks wrong; " + read_as)
         if self.channels < 1:
             raise ImageError("image has no channels")
         self.rgb = self.channels in (3, 4)
@@ -125,11 +132,38 @@ class ImageSource:
         if flat.all():
             lo, hi = sample.min(axis=0), sample.max(axis=0)
             if (hi <= lo).all():
+                # The sampled patches of a big image can all miss a few small objects on a flat
+                # background: only the whole image can say it is constant.
+                lo, hi = self._extremes()
+            if (hi <= lo).all():
                 raise ImageError("image is constant (every pixel has the same value): nothing to segment")
             low, high = lo.astype(self._work), hi.astype(self._work)
         # low + 1 is low itself for huge values: then any positive spread
         high = np.where(high > low, high, np.maximum(low + 1.0, np.nextafter(low, np.inf))).astype(self._work)
         return low, high
+
+    def _extremes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-channel min and max of the whole image, read in row bands (bounded memory)."""
+        h, w = self.height, self.width
+        if _is_dask(self.array):  # one graph: each chunk is loaded once
+            import dask
+
+            axes = (1, 2) if self._channels_first else (0, 1)
+            lo, hi = dask.compute(self.array.min(axis=axes), self.array.max(axis=axes))
+            lo, hi = np.asarray(lo, dtype=self._work), np.asarray(hi, dtype=self._work)
+            if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+                raise ImageError("image contains NaN or infinite values; replace them before segmenting")
+            return lo.reshape(-1), hi.reshape(-1)
+        band = max(1, _BAND_PIXELS // (w * self.channels))
+        lo = np.full(self.channels, np.inf, self._work)
+        hi = np.full(self.channels, -np.inf, self._work)
+        for y in range(0, h, band):
+            region = self._raw(y, min(h, y + band), 0, w).reshape(-1, self.channels)
+            if not np.isfinite(region).all():
+                raise ImageError(f"image rows {y}:{min(h, y + band)} contain NaN or infinite values; "
+                                 "replace them before segmenting")
+            lo, hi = np.minimum(lo, region.min(axis=0)), np.maximum(hi, region.max(axis=0))
+        return lo, hi
 
     def read(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         """Normalised float32 (3, y1-y0, x1-x0); zero outside the image."""
