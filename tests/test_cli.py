@@ -10,6 +10,18 @@ def test_train_on_a_missing_folder(tmp_path, capsys):
     assert "must contain images/ and labels/" in err and "Traceback" not in err
 
 
+def test_train_checks_the_validation_folder_before_training(tmp_path, capsys):
+    from test_training import _write_folder
+
+    _write_folder(tmp_path / "data")
+    out = tmp_path / "run"
+    assert cli_main(["train", "--data", str(tmp_path / "data"), "--val", str(tmp_path / "no-val"), "--out", str(out),
+                     "--steps", "1", "--batch", "1", "--crop", "64", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("napari-inter2former train: error: validation folder not found: ")
+    assert not out.exists()  # nothing trained before the check
+
+
 def test_benchmark_with_corrupt_weights(tmp_path, capsys):
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"\x00" * 100)

@@ -20,7 +20,7 @@ SUBCOMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="napari-inter2former", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="napari-inter2former", description=__doc__.splitlines()[0].replace("`", ""))
     sub = parser.add_subparsers(dest="command", required=True)
     argv = sys.argv[1:] if argv is None else argv
     chosen = argv[0] if argv and argv[0] in SUBCOMMANDS else None

@@ -12,11 +12,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .trainer import TrainConfig
 
     parser.add_argument("--data", nargs="+", default=["../shared/data/train"],
-                        help="training folders, or .npz files made by `python -m napari_inter2former.training.packed_data`")
-    parser.add_argument("--val", default="../shared/data/val", help="validation folder ('' to skip)")
-    parser.add_argument("--val-per-image", type=int, default=3)
+                        help="training folders, or .npz files made by `python -m napari_inter2former.training.packed_data` "
+                             "(default: %(default)s)")
+    parser.add_argument("--val", default="../shared/data/val",
+                        help="validation folder, checked at start ('' to skip; default: %(default)s)")
+    parser.add_argument("--val-per-image", type=int, default=3, help="val objects per image (default: %(default)s)")
     parser.add_argument("--val-limit", type=int, default=None, help="at most this many val images")
-    parser.add_argument("--out", default="runs/default", help="run folder (checkpoints, log)")
+    parser.add_argument("--out", default="runs/default", help="run folder (checkpoints, log; default: %(default)s)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     parser.add_argument("--imagenet-init", action="store_true", help="init the encoder trunk from ImageNet")
     parser.add_argument("--trunk", choices=TRUNKS, default=None,
@@ -38,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     parser.add_argument("--no-progress", action="store_true")
     for field in dataclasses.fields(TrainConfig):
-        parser.add_argument(f"--{field.name.replace('_', '-')}", type=type(field.default), default=field.default)
+        parser.add_argument(f"--{field.name.replace('_', '-')}", type=type(field.default), default=field.default,
+                            help=f"TrainConfig.{field.name} in training/trainer.py (default: %(default)s)")
 
 
 def run(args) -> int:
@@ -49,6 +52,9 @@ def run(args) -> int:
     from .trainer import TrainConfig, Trainer, build_model, extend_model
 
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+    if args.val and not Path(args.val).is_dir():
+        # Found out now, not at the first validation an hour of training later.
+        raise FileNotFoundError(f"validation folder not found: {args.val} (pass --val '' to train without it)")
     torch.set_num_threads(cfg.threads)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda"):
