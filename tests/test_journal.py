@@ -152,6 +152,75 @@ def test_replay_predict_mode_reproduces_the_session(tmp_path, capsys):
     assert cli_main(["replay", str(tmp_path / "missing.jsonl")]) == 2
 
 
+def test_predict_mode_says_when_the_model_does_not_reproduce_the_recorded_masks(tmp_path, capsys):
+    image = nuclei_2d()[0][0]
+    predictor = Predictor(weights=None, seed=2)
+    predictor.set_image(image)
+    result = predictor.new_session().add_click(120, 140)
+    path = tmp_path / "d.journal.jsonl"
+    writer = JournalWriter(path, {"image": {"path": None}, "target": {"shape": list(image.shape), "dtype": "uint16"}})
+    writer.append(_commit(1, 1, result.mask, result.offset, [Click(120, 140, True)]))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same weights: silent
+        replay(path, image=image, mode="predict", predictor=Predictor(weights=None, seed=2))
+    with pytest.warns(UserWarning, match=r"predict mode: 1 of 1 objects differ .*\(\d+ pixels in all\)"):
+        replay(path, image=image, mode="predict", predictor=Predictor(weights=None, seed=3))
+    np.save(tmp_path / "image.npy", image)
+    assert cli_main(["replay", str(path), "--mode", "predict", "--image", str(tmp_path / "image.npy"),
+                     "--weights", "random", "--seed", "3", "-o", str(tmp_path / "o.tif")]) == 0
+    assert "warning: predict mode: 1 of 1 objects differ" in capsys.readouterr().err
+
+
+def test_replay_reports_unfinished_and_unknown_events(tmp_path):
+    path = tmp_path / "e.journal.jsonl"
+    writer = JournalWriter(path, {"target": {"shape": [20, 20], "dtype": "uint16"}})
+    writer.append({"type": "prompts", "clicks": [[1, 1, 1]], "label_id": 1})  # committed just after
+    writer.append(_commit(1, 1, np.ones((3, 3), bool), (2, 2)))
+    writer.append({"type": "comit", "seq": 2})
+    with pytest.warns(UserWarning, match="unknown type: 'comit'"):
+        replay(path)
+    writer.append({"type": "prompts", "clicks": [[8, 8, 1], [9, 9, 0]], "label_id": 2})
+    with pytest.warns(UserWarning, match=r"ends with an object in progress \(2 clicks, never committed\)"):
+        replay(path)
+
+
+@pytest.mark.parametrize("lines, message", [
+    (["[1, 2, 3]"], "line 2 is not an event"),
+    (['{"type": "commit", "seq": 1, "id": 1}'], r"line 2 \(commit event\) cannot be replayed: missing field"),
+    (['{"type": "commit", "seq": 1, "id": 1, "target_plane": {"axes": [0, 1]}, '
+      '"mask": {"offset": [0, 0], "shape": [2, 2], "counts": [-1, 5]}}'], "cannot be replayed"),
+    (['{"type": "undo"}'], "cannot be replayed: missing field 'seq'"),
+])
+def test_malformed_events_give_a_journal_error(tmp_path, lines, message):
+    path = tmp_path / "f.journal.jsonl"
+    JournalWriter(path, {"target": {"shape": [20, 20], "dtype": "uint16"}})
+    with open(path, "a") as fh:
+        fh.write("\n".join(lines) + "\n\n")
+    with pytest.raises(JournalError, match=message):
+        replay(path)
+
+
+@pytest.mark.parametrize("header, message", [
+    ({"target": {"dtype": "uint16"}}, "does not describe its target .*missing field 'shape'"),
+    ({"target": {"shape": [4, 4], "dtype": "float128x"}}, "does not describe its target"),
+    ({"version": "one", "target": {"shape": [4, 4], "dtype": "uint8"}}, "version 'one' is not a number"),
+])
+def test_bad_headers_give_a_journal_error(tmp_path, header, message):
+    path = tmp_path / "g.journal.jsonl"
+    JournalWriter(path, header)
+    with pytest.raises(JournalError, match=message):
+        replay(path)
+
+
+def test_an_image_passed_as_the_journal_is_named(tmp_path, capsys):
+    path = tmp_path / "img.tif"
+    tifffile.imwrite(path, np.arange(256, dtype=np.uint8).reshape(16, 16))
+    assert cli_main(["replay", str(path)]) == 2
+    assert "is not a text file: pass the journal" in capsys.readouterr().err
+
+
 def test_predict_mode_uses_the_recorded_window_policy(tmp_path, monkeypatch):
     assert recorded_window_policy({"model": {"weights": "x"}}) is None  # journals from before
     header = {"model": {"window_policy": {"shrink": False, "max_zoom": 1.0, "from_a_newer_version": 3}}}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -72,13 +73,21 @@ def run(args: argparse.Namespace) -> int:
     if args.labels is not None:
         labels = np.array(_load(args.labels))
     out = args.out or args.journal.with_name(args.journal.name.replace(".journal.jsonl", "") + ".replayed.tif")
+    # A live counter on a terminal; redirected to a file, "\r" would run the lines together.
+    live = sys.stderr.isatty()
+    progress = (lambda done, total: print(f"\rcommit {done}/{total}", end="", file=sys.stderr)) if live else None
     try:
-        labels = replay(args.journal, labels=labels, image=image, mode=args.mode, predictor=predictor,
-                        progress=lambda done, total: print(f"\rcommit {done}/{total}", end="", file=sys.stderr))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            labels = replay(args.journal, labels=labels, image=image, mode=args.mode, predictor=predictor,
+                            progress=progress)
     except (JournalError, ValueError) as exc:
-        print(f"\nerror: {exc}", file=sys.stderr)
+        print(f"\nerror: {exc}" if live else f"error: {exc}", file=sys.stderr)
         return 1
-    print(file=sys.stderr)
+    if live:
+        print(file=sys.stderr)
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
     _save(out, labels)
     print(f"wrote {out}: shape {labels.shape}, {_count_ids(labels)} objects")
     return 0

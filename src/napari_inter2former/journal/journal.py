@@ -66,25 +66,34 @@ class JournalWriter:
 
 def read_journal(path: str | os.PathLike) -> tuple[dict, list[dict]]:
     """(header, events). A truncated last line (a crash mid-write) is skipped."""
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise JournalError(f"{path} is not a text file: pass the journal (*{SUFFIX}), not an image") from None
     if not lines:
         raise JournalError(f"{path} is empty")
     try:
         header = json.loads(lines[0])
     except json.JSONDecodeError as exc:
         raise JournalError(f"{path} does not start with a journal header: {exc}") from None
-    if header.get("format") != FORMAT:
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise JournalError(f"{path} is not a {FORMAT} file")
-    if int(header.get("version", 0)) > VERSION:
-        raise JournalError(f"{path} has journal version {header['version']}; this reader knows up to {VERSION}")
+    version = header.get("version", 0)
+    if not isinstance(version, int):
+        raise JournalError(f"{path}: the header's version {version!r} is not a number")
+    if version > VERSION:
+        raise JournalError(f"{path} has journal version {version}; this reader knows up to {VERSION}")
     events = []
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
         try:
-            events.append(json.loads(line))
+            event = json.loads(line)
         except json.JSONDecodeError:
             if number == len(lines):
                 break  # interrupted write: everything before it is intact
             raise JournalError(f"{path}: line {number} is damaged") from None
+        if not isinstance(event, dict):
+            raise JournalError(f"{path}: line {number} is not an event (a JSON object)")
+        events.append(event)
     return header, events

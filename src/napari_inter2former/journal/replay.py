@@ -50,6 +50,22 @@ def _predict_mask(event: dict, image, predictor) -> tuple[np.ndarray, tuple[int,
     return result.mask, result.offset
 
 
+def _pixels_differing(mask: np.ndarray, offset, stored: dict) -> int:
+    """How many pixels a predicted mask (at `offset`) and a stored run-length mask disagree on."""
+    other, other_offset = decode_mask(stored)
+    placed = ((mask, offset), (other, other_offset))
+    y0, x0 = min(o[0] for _, o in placed), min(o[1] for _, o in placed)
+    y1, x1 = max(o[0] + m.shape[0] for m, o in placed), max(o[1] + m.shape[1] for m, o in placed)
+    a, b = np.zeros((2, y1 - y0, x1 - x0), bool)
+    for canvas, (m, o) in zip((a, b), placed):
+        canvas[o[0] - y0 : o[0] - y0 + m.shape[0], o[1] - x0 : o[1] - x0 + m.shape[1]] = m
+    return int((a != b).sum())
+
+
+def _describe(exc: Exception) -> str:
+    return f"missing field {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
+
+
 def recorded_window_policy(header: dict) -> WindowPolicy | None:
     """The WindowPolicy a journal was recorded with (keys this version does not know are
     ignored), or None for journals written before it was recorded. Predict mode needs it: the
@@ -70,9 +86,13 @@ def replay(journal: str | os.PathLike, labels: np.ndarray | None = None, image=N
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     header, events = read_journal(journal)
-    target = header.get("target", {})
+    target = header.get("target") or {}
     if labels is None:
-        labels = np.zeros(tuple(target["shape"]), dtype=np.dtype(target["dtype"]))
+        try:
+            labels = np.zeros(tuple(target["shape"]), dtype=np.dtype(target["dtype"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise JournalError(f"the journal's header does not describe its target ({_describe(exc)}); "
+                               "pass the labels to replay onto") from None
     elif target.get("shape") and tuple(labels.shape) != tuple(target["shape"]):
         raise JournalError(f"labels shape {labels.shape} differs from the journal's target {tuple(target['shape'])}")
     if mode == "predict":
@@ -84,42 +104,79 @@ def replay(journal: str | os.PathLike, labels: np.ndarray | None = None, image=N
     applied: list[tuple[int, Patch]] = []
     undone: list[tuple[int, Patch, dict]] = []
     commits = [e for e in events if e.get("type") == "commit"]
-    known = {int(e["seq"]) for e in commits}
-    skipped = []
+    try:
+        known = {int(e["seq"]) for e in commits}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise JournalError(f"a commit event has no valid sequence number ({_describe(exc)})") from None
+    skipped, unknown, differ = [], set(), []
+    pending = None  # the prompts of an object still in progress when the journal ends
     done = 0
-    for event in events:
+    for number, event in enumerate(events, start=2):
         kind = event.get("type")
-        if kind == "commit":
-            plane = PlaneView(labels, PlaneSpec.from_json(event["target_plane"]))
-            if mode == "masks":
-                mask, offset = decode_mask(event["mask"])
+        try:
+            if kind == "commit":
+                plane = PlaneView(labels, PlaneSpec.from_json(event["target_plane"]))
+                if mode == "masks":
+                    mask, offset = decode_mask(event["mask"])
+                else:
+                    mask, offset = _predict_mask(event, image, predictor)
+                    if event.get("mask"):
+                        differ.append(_pixels_differing(mask, offset, event["mask"]))
+                extra = tuple(event["extra_box"]) if event.get("extra_box") else None
+                patch = paint_object(plane, mask, offset, int(event["id"]), bool(event.get("overwrite")), extra)
+                applied.append((int(event["seq"]), patch))
+                undone.clear()
+                pending = None
+                done += 1
+                if progress is not None:
+                    progress(done, len(commits))
             else:
-                mask, offset = _predict_mask(event, image, predictor)
-            extra = tuple(event["extra_box"]) if event.get("extra_box") else None
-            patch = paint_object(plane, mask, offset, int(event["id"]), bool(event.get("overwrite")), extra)
-            applied.append((int(event["seq"]), patch))
-            undone.clear()
-            done += 1
-            if progress is not None:
-                progress(done, len(commits))
-        elif kind == "paint":
-            apply_edit(labels, event)
-        elif kind in ("undo", "redo") and int(event["seq"]) not in known:
-            # A commit from before this file began (e.g. a journal restarted after it was
-            # deleted): its pixels are not in this replay, so neither is its undo.
-            skipped.append(f"{kind} {event['seq']}")
-        elif kind == "undo":
-            if not applied or applied[-1][0] != int(event["seq"]):
-                raise JournalError(f"undo of commit {event['seq']} does not match the last applied commit")
-            seq, patch = applied.pop()
-            patch.undo()
-            undone.append((seq, patch, event))
-        elif kind == "redo":
-            if not undone or undone[-1][0] != int(event["seq"]):
-                raise JournalError(f"redo of commit {event['seq']} does not match the last undone commit")
-            seq, patch, _ = undone.pop()
-            patch.redo()
-            applied.append((seq, patch))
-    if skipped:
-        warnings.warn(f"skipped {', '.join(skipped)}: commits this journal does not hold", stacklevel=2)
+                if kind == "prompts":
+                    pending = event if event.get("clicks") else None
+                _replay_other(event, kind, labels, applied, undone, known, skipped, unknown)
+        except JournalError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise JournalError(f"line {number} ({kind or 'untyped'} event) cannot be replayed: {_describe(exc)}") from exc
+    _warn_about(skipped, unknown, differ, pending)
     return labels
+
+
+def _replay_other(event, kind, labels, applied, undone, known, skipped, unknown) -> None:
+    """Every event but a commit: hand edits, undo and redo (prompts change nothing on the target)."""
+    if kind == "paint":
+        apply_edit(labels, event)
+    elif kind in ("undo", "redo") and int(event["seq"]) not in known:
+        # A commit from before this file began (e.g. a journal restarted after it was
+        # deleted): its pixels are not in this replay, so neither is its undo.
+        skipped.append(f"{kind} {event['seq']}")
+    elif kind == "undo":
+        if not applied or applied[-1][0] != int(event["seq"]):
+            raise JournalError(f"undo of commit {event['seq']} does not match the last applied commit")
+        seq, patch = applied.pop()
+        patch.undo()
+        undone.append((seq, patch, event))
+    elif kind == "redo":
+        if not undone or undone[-1][0] != int(event["seq"]):
+            raise JournalError(f"redo of commit {event['seq']} does not match the last undone commit")
+        seq, patch, _ = undone.pop()
+        patch.redo()
+        applied.append((seq, patch))
+    elif kind != "prompts":
+        unknown.add(repr(kind))
+
+
+def _warn_about(skipped, unknown, differ, pending) -> None:
+    """What the replay could not rebuild, or not exactly: said, never silent."""
+    if skipped:
+        warnings.warn(f"skipped {', '.join(skipped)}: commits this journal does not hold", stacklevel=3)
+    if unknown:
+        warnings.warn(f"skipped events of unknown type: {', '.join(sorted(unknown))}", stacklevel=3)
+    changed = [n for n in differ if n]
+    if changed:
+        warnings.warn(f"predict mode: {len(changed)} of {len(differ)} objects differ from the masks the journal "
+                      f"recorded ({sum(changed)} pixels in all): the weights, the image or the window policy are "
+                      "not those of the recording (the default mode pastes the recorded masks)", stacklevel=3)
+    if pending is not None:
+        warnings.warn(f"the journal ends with an object in progress ({len(pending['clicks'])} clicks, never "
+                      "committed): it is not in the replay", stacklevel=3)

@@ -30,6 +30,8 @@ def decode_mask(raw: dict) -> tuple[np.ndarray, tuple[int, int]]:
     flat = np.zeros(h * w, dtype=bool)
     pos, value = 0, False
     for count in raw["counts"]:
+        if count < 0:
+            raise ValueError(f"negative run length {count}")
         if value:
             flat[pos : pos + count] = True
         pos += count
