@@ -135,6 +135,50 @@ def test_click_outside_the_image(predictor, y, x, message):
     assert session.clicks == [] and session.result is None and not session.can_undo
 
 
+@pytest.mark.parametrize("y, x, positive, message", [
+    (None, 3, True, r"click \(None, 3\) needs numeric coordinates"),
+    ("a", 3, True, "needs numeric coordinates"),
+    (5, 5, "False", r"polarity must be True or False, got 'False'"),
+    (5, 5, 2, "polarity must be True or False, got 2"),
+])
+def test_click_of_the_wrong_type(predictor, y, x, positive, message):
+    predictor.set_image(_image())
+    session = predictor.new_session()
+    with pytest.raises(ClickError, match=message):
+        session.add_click(y, x, positive)
+    assert session.clicks == [] and not session.can_undo
+
+
+def test_clicks_may_be_given_as_tuples(predictor):
+    predictor.set_image(_image())
+    session = predictor.new_session()
+    session.set_clicks([(10, 12, True), (20, 30, False)])
+    assert session.clicks == [Click(10, 12, True), Click(20, 30, False)]
+
+
+def test_a_session_refuses_work_after_the_image_changed(predictor):
+    predictor.set_image(_image())
+    session = predictor.new_session()
+    session.add_click(10, 10)
+    predictor.set_image(_image((48, 48)))
+    for call in (lambda: session.add_click(20, 20), session.predict, session.undo, lambda: session.set_clicks([]),
+                 lambda: session.start_from_mask(np.ones((4, 4), bool))):
+        with pytest.raises(ClickError, match="image changed since this object began"):
+            call()
+    assert session.clicks == [Click(10, 10)]  # the object's own state is kept
+    predictor.new_session().add_click(20, 20)  # the new image works
+
+
+def test_a_keyed_image_coming_back_is_the_same_image(predictor):
+    image = _image()
+    predictor.set_image(image, key="a")
+    session = predictor.new_session()
+    session.add_click(10, 10)
+    predictor.set_image(_image((48, 48)), key="b")
+    predictor.set_image(image, key="a")  # back: the session goes on
+    assert session.add_click(20, 20).mask is not None and len(session.clicks) == 2
+
+
 def test_failed_click_leaves_earlier_clicks_alone(predictor):
     predictor.set_image(_image())
     session = predictor.new_session()

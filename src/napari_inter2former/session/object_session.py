@@ -113,6 +113,8 @@ class ObjectSession:
     def __init__(self, predictor: "Predictor", max_history: int = 200):
         self.predictor = predictor
         self.max_history = max_history
+        # The image this object is on: a session must not carry its clicks over to another one.
+        self._source, self._image_key = predictor.source, predictor.image_key
         self._state = _State((), None, None, False, None)
         self._base = self._state  # where a full replay starts: empty, or the seeded mask
         self._history: list[tuple[_Packed, _State]] = []  # (state, base then): undo restores both
@@ -131,10 +133,26 @@ class ObjectSession:
         return bool(self._history)
 
     # ----- editing
+    def _check_image(self) -> None:
+        """ClickError if the predictor moved to another image since this session began (the same
+        key, e.g. the widget coming back to a plane, is the same image)."""
+        pred = self.predictor
+        same = pred.has_image and (pred.source is self._source
+                                   or (self._image_key is not None and pred.image_key == self._image_key))
+        if not same:
+            raise ClickError("the predictor's image changed since this object began: "
+                             "start a new one with predictor.new_session()")
+
     def _checked_click(self, y, x, positive) -> Click:
         """A click rounded to its pixel; ClickError if it is not inside the image."""
+        self._check_image()
         height, width = self.predictor.image_shape
-        fy, fx = float(y), float(x)
+        if not isinstance(positive, (bool, np.bool_)) and positive not in (0, 1):
+            raise ClickError(f"a click's polarity must be True or False, got {positive!r}")
+        try:
+            fy, fx = float(y), float(x)
+        except (TypeError, ValueError):
+            raise ClickError(f"click ({y!r}, {x!r}) needs numeric coordinates") from None
         if not (np.isfinite(fy) and np.isfinite(fx)):
             raise ClickError(f"click ({y}, {x}) has a non-finite coordinate")
         y, x = int(round(fy)), int(round(fx))
@@ -154,8 +172,10 @@ class ObjectSession:
 
     def set_clicks(self, clicks: list[Click], progress=None) -> MaskResult | None:
         """Replay a whole prompt set from scratch (e.g. after a point was moved or deleted)."""
-        # Validate before touching the state, as add_click does.
-        clicks = [self._checked_click(c.y, c.x, c.positive) for c in clicks]
+        self._check_image()
+        # Validate before touching the state, as add_click does. (y, x, positive) tuples are clicks too.
+        clicks = [self._checked_click(*(c if not isinstance(c, Click) else (c.y, c.x, c.positive)))
+                  for c in clicks]
         start = self._base
         self._push_history()
         self._state = _State((), start.ref, start.window, start.predicted, start.result)
@@ -173,6 +193,7 @@ class ObjectSession:
 
         R becomes probably-foreground inside the mask and probably-background around it.
         """
+        self._check_image()
         mask = np.asarray(mask, dtype=bool)
         if mask.ndim != 2:
             raise ValueError(f"a starting mask must be 2-D, got shape {mask.shape}")
@@ -203,6 +224,7 @@ class ObjectSession:
 
     def predict(self, progress=None) -> MaskResult:
         """Predict from the current prompts alone (e.g. a mask carried from another slice)."""
+        self._check_image()
         if not self._state.clicks and self._state.ref is None:
             raise ClickError("nothing to predict from: add a click or start from a mask")
         self._push_history()
@@ -214,6 +236,7 @@ class ObjectSession:
 
     def undo(self) -> MaskResult | None:
         """Go back one step (click, replay or seed); returns the restored result."""
+        self._check_image()
         if self._history:
             self._pop_history()
         return self._state.result
