@@ -54,7 +54,7 @@ def test_non_default_config_travels_with_the_weights(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(WeightsError, match="weights file not found: .*nothing.safetensors"):
         load_model(tmp_path / "nothing.safetensors")
-    with pytest.raises(WeightsError, match="not found"):
+    with pytest.raises(WeightsError, match="is a folder"):
         load_model(tmp_path)  # a directory is not a weights file
 
 
@@ -119,6 +119,34 @@ def test_missing_or_invalid_config(saved, tmp_path):
         save_file(_state(model), str(bad), metadata={"config": text})
         with pytest.raises(WeightsError, match=reason):
             load_model(bad)
+
+
+def test_non_finite_or_integer_tensors(saved, tmp_path):
+    model, _ = saved
+    state = _state(model)
+    state["out_norm.weight"] = torch.full_like(state["out_norm.weight"], float("nan"))
+    bad = tmp_path / "nan.safetensors"
+    save_file(state, str(bad), metadata={"config": model.config.to_json()})
+    with pytest.raises(WeightsError, match=r"NaN or infinite values in \['out_norm\.weight'\]: .*diverged"):
+        load_model(bad)
+    state = _state(model)
+    state["out_norm.weight"] = state["out_norm.weight"].to(torch.int32)
+    save_file(state, str(bad), metadata={"config": model.config.to_json()})
+    with pytest.raises(WeightsError, match=r"\['out_norm\.weight'\] with the wrong kind of number"):
+        load_model(bad)
+
+
+def test_a_checkpoint_a_folder_or_a_negative_size_is_named(saved, tmp_path):
+    model, _ = saved
+    (tmp_path / "last.pt").write_bytes(b"\x80\x04pickled")
+    with pytest.raises(WeightsError, match="is a training checkpoint, not a weights file"):
+        load_model(tmp_path / "last.pt")
+    with pytest.raises(WeightsError, match="is a folder: pass the .safetensors file"):
+        load_model(tmp_path)
+    bad = tmp_path / "neg.safetensors"
+    save_file(_state(model), str(bad), metadata={"config": '{"dim": -5}'})
+    with pytest.raises(WeightsError, match="invalid config"):
+        load_model(bad)
 
 
 def test_predictor_surfaces_weights_errors(tmp_path):

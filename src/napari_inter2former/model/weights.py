@@ -43,8 +43,14 @@ def load_model(path: str | Path, map_location: str = "cpu") -> Inter2Former:
     from safetensors.torch import load_file
 
     path = Path(path)
+    if path.is_dir():
+        raise WeightsError(f"weights path {path} is a folder: pass the .safetensors file")
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")
+    if path.suffix in (".pt", ".pth", ".ckpt"):
+        # Training checkpoints are pickles, which this loader never opens; their weights sit beside them.
+        raise WeightsError(f"{path} is a training checkpoint, not a weights file: pass the .safetensors "
+                           "file written next to it")
     try:
         metadata = read_metadata(path)
         state = load_file(str(path), device=map_location)
@@ -55,7 +61,7 @@ def load_model(path: str | Path, map_location: str = "cpu") -> Inter2Former:
     try:
         config = Inter2FormerConfig.from_json(metadata["config"])
         model = Inter2Former(config)
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, RuntimeError) as err:  # RuntimeError: torch on a negative size
         raise WeightsError(f"weights file {path} has an invalid config: {err}") from err
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
@@ -66,5 +72,14 @@ def load_model(path: str | Path, map_location: str = "cpu") -> Inter2Former:
             f"weights file {path} does not match the model: missing {missing[:5]}, "
             f"unexpected {unexpected[:5]}, wrong shape {wrong[:5]}"
         )
+    # A diverged training run writes NaN; float parameters stored as integers lost their values.
+    kinds = sorted(k for k in own if own[k].is_floating_point() != state[k].is_floating_point())
+    if kinds:
+        raise WeightsError(f"weights file {path} stores {kinds[:5]} with the wrong kind of number (integer "
+                           "against floating point)")
+    bad = sorted(k for k, v in state.items() if v.is_floating_point() and not bool(v.isfinite().all()))
+    if bad:
+        raise WeightsError(f"weights file {path} holds NaN or infinite values in {bad[:5]}: the run that "
+                           "wrote it diverged")
     model.load_state_dict(state)
     return model.eval()
