@@ -212,3 +212,8 @@ def test_wide_float_and_int_images_normalise_like_their_signal(offset, gain):
     if offset == 1e9:
         as_int = ImageSource((signal + 2**40).astype(np.int64)).read(0, 64, 0, 64)
         np.testing.assert_allclose(as_int, reference, atol=1e-3)
+
+
+def test_the_command_lines_random_weights_word_is_explained():
+    with pytest.raises(ValueError, match="pass weights=None"):
+        Predictor(weights="random")

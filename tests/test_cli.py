@@ -29,3 +29,24 @@ def test_benchmark_with_corrupt_weights(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("napari-inter2former benchmark: error: ")
     assert "corrupt or truncated" in err
+
+
+def test_evaluate_names_the_option_out_of_range(capsys):
+    for argv, message in [(["--max-per-image", "-1"], "--max-per-image must be at least 0, got -1"),
+                          (["--threads", "0"], "--threads must be at least 1, got 0"),
+                          (["--limit-images", "0"], "--limit-images must be at least 1, got 0")]:
+        assert cli_main(["evaluate", "nowhere", *argv]) == 2
+        assert capsys.readouterr().err.strip() == f"napari-inter2former evaluate: error: {message}"
+
+
+def test_packing_a_missing_folder_leaves_no_file(tmp_path, capsys):
+    import pytest
+
+    from napari_inter2former.training.packed_data import main as pack_main
+
+    out = tmp_path / "new" / "train.npz"
+    with pytest.raises(SystemExit) as exit_info:
+        pack_main([str(tmp_path / "nope"), str(out)])
+    assert exit_info.value.code == 2
+    assert "nope must contain images/ and labels/" in capsys.readouterr().err
+    assert not out.exists()

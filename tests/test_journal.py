@@ -296,3 +296,12 @@ def test_hand_edit_records_round_trip_for_both_napari_atom_kinds():
     box = touched_box(atom, data.shape)
     apply_edit(rebuilt, encode_edit(box, edited_values(atom, rebuilt, box)))
     assert (rebuilt[0, 21, 30:33] == 9).all() and rebuilt[0].sum() == 27
+
+
+def test_replay_refuses_an_output_it_would_misname(tmp_path, capsys):
+    path = tmp_path / "h.journal.jsonl"
+    JournalWriter(path, {"target": {"shape": [20, 20], "dtype": "uint16"}}).append(
+        _commit(1, 1, np.ones((3, 3), bool), (2, 2)))
+    assert cli_main(["replay", str(path), "-o", str(tmp_path / "x.png")]) == 2
+    assert "must end in .tif, .tiff or .npy" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()

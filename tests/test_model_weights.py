@@ -181,3 +181,14 @@ def test_averaging_takes_the_mean_and_refuses_other_configs(tmp_path):
         average_weights([paths[0], other])
     with pytest.raises(ValueError):
         average_weights([])
+
+
+def test_saved_weights_get_the_usual_file_mode(tmp_path):
+    import os
+    import stat
+
+    path = tmp_path / "shared.safetensors"
+    save_model(Inter2Former(), path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask

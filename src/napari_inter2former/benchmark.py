@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip-memory", action="store_true", help="skip the peak-memory subprocess")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of every part")
     parser.add_argument("--output", help="also write the markdown report to this file")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random clicks and images (default: %(default)s)")
 
 
 # ----- synthetic data

@@ -45,7 +45,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+# (option, smallest value): checked here so that errors name the option, not a parameter.
+_MINIMA = (("max_per_image", 0), ("max_clicks", 1), ("limit_images", 1), ("slice_step", 1), ("threads", 1),
+           ("min_area", 0))
+
+
 def run(args: argparse.Namespace) -> int:
+    for name, least in _MINIMA:
+        value = getattr(args, name)
+        if value is not None and value < least:
+            print(f"napari-inter2former evaluate: error: --{name.replace('_', '-')} must be at least {least}, "
+                  f"got {value}", file=sys.stderr)
+            return 2
     weights = None if args.random_init else args.weights
     out = Path(args.out) if args.out else Path("runs") / "evaluation" / f"{Path(args.data).name}-{time.strftime('%Y%m%d-%H%M%S')}"
     expected: tuple[type[BaseException], ...] = (DataError, ValueError, FileNotFoundError, ImportError)

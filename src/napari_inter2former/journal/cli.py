@@ -73,6 +73,11 @@ def run(args: argparse.Namespace) -> int:
     if args.labels is not None:
         labels = np.array(_load(args.labels))
     out = args.out or args.journal.with_name(args.journal.name.replace(".journal.jsonl", "") + ".replayed.tif")
+    if out.suffix.lower() not in (".tif", ".tiff", ".npy"):
+        print(f"error: {out}: the output must end in .tif, .tiff or .npy", file=sys.stderr)
+        return 2
+    if args.mode == "masks" and args.image is not None:
+        print("warning: --image is only read with --mode predict; the stored masks are pasted", file=sys.stderr)
     # A live counter on a terminal; redirected to a file, "\r" would run the lines together.
     live = sys.stderr.isatty()
     progress = (lambda done, total: print(f"\rcommit {done}/{total}", end="", file=sys.stderr)) if live else None
@@ -104,3 +109,9 @@ def _count_ids(labels: np.ndarray, block_pixels: int = 2**24) -> int:
         block = labels[start : start + step]
         ids.update(np.unique(block[block != 0]).tolist())
     return len(ids)
+
+
+if __name__ == "__main__":  # python -m napari_inter2former.journal.cli JOURNAL ...
+    from ..cli import main
+
+    raise SystemExit(main(["replay", *sys.argv[1:]]))

@@ -6,6 +6,7 @@ file, wrong tensors) raises WeightsError with the path and the reason.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .config import Inter2FormerConfig
@@ -28,6 +29,11 @@ def save_model(model: Inter2Former, path: str | Path, extra_metadata: dict[str, 
     metadata = {"config": model.config.to_json(), **(extra_metadata or {})}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     save_file(state, str(path), metadata=metadata)
+    # safetensors writes through a private temporary file (mode 0600); weights are meant to be
+    # shared, so give the file the mode any new file gets here.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:

@@ -58,6 +58,9 @@ class Predictor:
                 model = Inter2Former(Inter2FormerConfig())
                 self.weights_description = f"random init (seed {seed})"
             else:
+                if weights == "random":
+                    raise ValueError("weights='random' is the command line's word: pass weights=None for a "
+                                     "randomly initialised model")
                 path = default_weights_path() if weights == "default" else Path(weights)
                 model = load_model(path)
                 self.weights_description = str(path)

@@ -29,7 +29,12 @@ def _write(zf: zipfile.ZipFile, name: str, array: np.ndarray) -> None:
 
 
 def pack_folders(folders: list[str | Path], path: str | Path) -> int:
-    """Pack data folders (images/, labels/) into `path`; returns the number of images packed."""
+    """Pack data folders (images/, labels/) into `path`; returns the number of images packed.
+    The folders are checked first, so a wrong path leaves no half-written file behind."""
+    for folder in map(Path, folders):
+        if not (folder / "images").is_dir() or not (folder / "labels").is_dir():
+            raise FileNotFoundError(f"{folder} must contain images/ and labels/ folders")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     entries = []
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_LZMA) as zf:
         for folder in folders:
@@ -77,7 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folders", nargs="+", help="data folders (images/, labels/)")
     parser.add_argument("out", help="output .npz")
     args = parser.parse_args(argv)
-    pack_folders(args.folders, args.out)
+    try:
+        pack_folders(args.folders, args.out)
+    except (FileNotFoundError, ValueError) as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
     images = load_packed(args.out)
     size = Path(args.out).stat().st_size / 2**20
     print(f"packed {len(images)} images, {sum(len(im.objects) for im in images)} objects into {args.out} ({size:.1f} MiB)")

@@ -6,7 +6,8 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sample", choices=["nuclei-2d", "nuclei-3d"], default="nuclei-2d")
+    parser.add_argument("--sample", choices=["nuclei-2d", "nuclei-3d"], default="nuclei-2d",
+                        help="bundled sample to open: a 2-D nuclei image or a 3-D stack (default: %(default)s)")
     parser.add_argument("--screenshot", default=None, help="save a screenshot to this PNG and quit")
 
 
