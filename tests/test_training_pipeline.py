@@ -103,8 +103,9 @@ def test_worker_batches_differ_and_carry_valid_prompts(tmp_path):
     # two workers with streams of their own: no two batches alike
     flat = images.flatten(1)
     assert all(not torch.equal(flat[i], flat[j]) for i in range(4) for j in range(i + 1, 4))
-    for _, targets, refs in seen:
+    for _, targets, refs, others in seen:
         assert refs.dtype == torch.uint8 and refs.shape == (3, 48, 48) and int(refs.max()) <= 4
+        assert others.shape == targets.shape and not (others & targets).any()
         # a positive click disk always lies on the object
         assert not ((refs == CERTAIN_FG) & ~targets[:, 0]).any()
 
