@@ -428,3 +428,27 @@ def test_default_predictor_falls_back_to_random_init_with_a_warning(qtbot, make_
     warned = any("randomly initialised" in m for m in notifications_since(start))
     assert warned != default_weights_path().exists()
     assert widget._result is not None and widget.last_latency_s > 0
+
+
+def test_a_commit_mostly_blocked_by_other_objects_warns(qtbot, open_widget, nuclei):
+    viewer, widget = open_widget(DiskPredictor(grow=5), nuclei, name="nuclei")
+    own = np.zeros(nuclei.shape, np.uint16)
+    own[80:120, 60:110] = 7  # the user's object
+    target = viewer.add_labels(own, name="mine")
+    widget.set_target(target)
+    prompts = viewer.layers[PROMPTS_NAME]
+    prompts.add([100, 106])  # a disk mostly on label 7; overwriting is off
+    wait_idle(qtbot, widget)
+    start = notification_count()
+    widget.commit()
+    written = int((target.data == 8).sum())
+    assert written > 0 and (target.data == 7).sum() == (own == 7).sum()
+    assert any(f"label 8 got only {written} px" in m for m in notifications_since(start))
+    # a failed commit does not leave the last success on the status line
+    full = np.zeros(nuclei.shape, np.uint8)
+    full[:15, :17] = np.arange(1, 256, dtype=np.uint8).reshape(15, 17)
+    widget.set_target(viewer.add_labels(full, name="full"))
+    prompts.add([200, 200])
+    wait_idle(qtbot, widget)
+    widget.commit()
+    assert widget.status_label.text() == "commit failed: the object is kept"

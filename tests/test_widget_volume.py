@@ -237,3 +237,53 @@ def test_undoing_a_commit_shows_the_slice_the_object_comes_back_on(qtbot, open_w
     prompts.add([3, 30, 84])  # a second click on the object brought back: accepted
     wait_idle(qtbot, widget)
     assert len(widget._points.coords) == 2 and not notifications_since(start)
+
+
+def test_a_target_scaled_otherwise_along_z_is_refused(qtbot, open_widget):
+    volume = nuclei_3d()[0][0]
+    viewer, widget = open_widget(DiskPredictor(), volume, name="stack", scale=(2.5, 1, 1))
+    own = viewer.add_labels(np.zeros(volume.shape, np.uint16), name="mine")  # z scale 1: slices elsewhere
+    start = notification_count()
+    widget.set_target(own)
+    assert widget._target is not own
+    assert any("scale or position differ on some axis" in m for m in notifications_since(start))
+    same = viewer.add_labels(np.zeros(volume.shape, np.uint16), name="same", scale=(2.5, 1, 1))
+    widget.set_target(same)
+    assert widget._target is same
+
+
+def test_the_axis_order_is_part_of_the_object_and_of_its_undo(qtbot, open_widget):
+    viewer, widget, prompts = _one_click_on_slice(qtbot, open_widget, 5)
+    viewer.dims.order = (2, 0, 1)  # a z-y view while the x-y object is in progress
+    start = notification_count()
+    prompts.add([5, 40, int(viewer.dims.current_step[2])])
+    assert len(widget._points.coords) == 1  # refused: not added to the hidden object
+    assert any("another orientation" in m for m in notifications_since(start))
+    viewer.dims.order = (0, 1, 2)
+    widget.commit()
+    viewer.dims.order = (2, 0, 1)
+    widget.undo()  # the object comes back on its x-y plane, shown again
+    assert tuple(viewer.dims.order)[-2:] == (1, 2) and _slice_of(viewer) == 5
+    start = notification_count()
+    prompts.add([5, 30, 84])
+    wait_idle(qtbot, widget)
+    assert len(widget._points.coords) == 2 and not notifications_since(start)
+
+
+def test_a_failed_redraw_leaves_no_pixels_behind(qtbot, open_widget, monkeypatch):
+    viewer, widget, prompts = _one_click_on_slice(qtbot, open_widget, 4)
+    target = widget._ensure_target()
+
+    def broken(*args, **kwargs):  # napari's redraw failing after the pixels changed
+        np.asarray(target.data)[args[0]] = args[1]
+        raise ValueError("Data is too large")
+
+    monkeypatch.setattr(target, "data_setitem", broken)
+    start = notification_count()
+    widget.commit()
+    assert not np.asarray(target.data).any()
+    assert any("could not be updated" in m and "nothing was written" in m for m in notifications_since(start))
+    assert widget._obj is not None and not widget.history.last.name.startswith("commit")
+    monkeypatch.undo()
+    widget.commit()
+    assert labels_of(np.asarray(target.data)[4]) == {1}  # the same id: the failed one was given back

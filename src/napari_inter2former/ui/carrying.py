@@ -82,6 +82,13 @@ class CarryMixin:
             shown = self._shown_spec()
         except PlaneError:  # e.g. the 3-D view: nothing to move
             return
+        if (shown.rows_axis, shown.cols_axis) != (spec.rows_axis, spec.cols_axis):
+            # Committed in another axis order: show that orientation again.
+            offset = self.viewer.dims.ndim - self._image.ndim
+            shown_axes = (spec.rows_axis + offset, spec.cols_axis + offset)
+            order = [a for a in self.viewer.dims.order if a not in shown_axes]
+            self.viewer.dims.order = (*order, *shown_axes)
+            shown = self._shown_spec()
         for axis, value in enumerate(spec.index):
             if value is not None and axis != spec.channel_axis and shown.index[axis] != value:
                 self._go_to(spec, axis)

@@ -102,7 +102,21 @@ class CommitMixin:
                 self._ids.give_back(lid)  # nothing carries it: the next object may have it
             raise LabelError("nothing was written: every pixel of the object belongs to other objects "
                              "(tick 'Allow overwriting other objects' to replace them)")
-        self._write_target(target, patch, patch.new)
+        try:
+            self._write_target(target, patch, patch.new)
+        except Exception as exc:
+            # napari may fail while redrawing after the pixels changed: take them back, so that
+            # no pixels exist that neither the undo history nor the journal knows of.
+            y0, y1, x0, x1 = patch.box
+            patch.plane.write(y0, y1, x0, x1, patch.old)
+            if new_id:
+                self._ids.give_back(lid)
+            try:
+                target.refresh()
+            except Exception:  # the display is napari's; the data is what must be right
+                pass
+            raise LabelError(f"the target '{target.name}' could not be updated ({type(exc).__name__}: {exc}); "
+                             "nothing was written") from exc
         return patch, lid
 
     def _commit_now(self) -> int | None:
@@ -116,6 +130,7 @@ class CommitMixin:
             patch, label_id = self._paint(obj.spec, result, obj.label_id, obj.extra_box)
         except LabelError as exc:
             notify("error", f"commit failed, the object is kept: {exc}")
+            self._set_status("commit failed: the object is kept")
             return None
         seq = next(self._seq)
         self._journal_commit(seq, obj, self._clicks(self._points, obj.spec), result, label_id, patch)
@@ -143,5 +158,9 @@ class CommitMixin:
         self.history.push(Action(f"commit of label {label_id}", undo, redo))
         blocked = f" ({patch.blocked} px left to other objects)" if patch.blocked else ""
         self._set_status(f"committed label {label_id}{blocked}")
+        if patch.blocked > patch.written:
+            # Most of the object lay on other objects: what was written may be a sliver.
+            notify("warning", f"label {label_id} got only {patch.written} px: {patch.blocked} px of the object "
+                              "belong to other objects (undo, or tick 'Allow overwriting other objects')")
         self.set_polarity(True)  # the next object starts with a positive click
         return label_id

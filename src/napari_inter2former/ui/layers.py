@@ -123,12 +123,13 @@ def new_target_data(shape: tuple[int, ...], dtype=np.uint16):
     return levels
 
 
-def same_plane_geometry(a, b) -> bool:
-    """Whether layers a and b put their image-plane pixels at the same world positions, judged
-    by the scale and translate of the last two axes (what `copy_geometry` gives a new layer).
-    Commits are written by pixel index, so a target placed otherwise would receive them
-    elsewhere than shown."""
-    return all(np.allclose(np.asarray(getattr(a, attr))[-2:], np.asarray(getattr(b, attr))[-2:])
+def same_geometry(a, b) -> bool:
+    """Whether layers a and b put their pixels at the same world positions, judged by the scale
+    and translate of the axes they share (their last ones: a target may lack the image's channel
+    axis). Commits are written by pixel index, so a target scaled or shifted otherwise, on any
+    axis, would receive them elsewhere than shown (a z scale: on another slice, or past its end)."""
+    n = min(a.ndim, b.ndim)
+    return all(np.allclose(np.asarray(getattr(a, attr))[-n:], np.asarray(getattr(b, attr))[-n:])
                for attr in ("scale", "translate"))
 
 

@@ -70,7 +70,7 @@ from .layers import (
     plane_spec,
     point_plane,
     same_layer,
-    same_plane_geometry,
+    same_geometry,
     spatial_shape,
     spec_plane,
     target_misfit,
@@ -535,7 +535,7 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandE
     def _fits(self, target, image) -> bool:
         """Whether `target` can take `image`'s commits: its shape and its place in the plane
         (set_target names which of the two fails)."""
-        return target_misfit(target, image, self.channel_axis) is None and same_plane_geometry(target, image)
+        return target_misfit(target, image, self.channel_axis) is None and same_geometry(target, image)
 
     def _empty_points(self, ndim: int) -> Snapshot:
         return Snapshot(np.zeros((0, ndim)), np.zeros(0, bool), None, None)
@@ -603,9 +603,9 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandE
             notify("error", f"'{layer.name}' cannot be a target for '{self._image.name}': {misfit}")
             self._refresh_combos()
             return
-        if layer is not None and self._image is not None and not same_plane_geometry(layer, self._image):
+        if layer is not None and self._image is not None and not same_geometry(layer, self._image):
             notify("error", f"'{layer.name}' cannot be a target for '{self._image.name}': its scale or position "
-                            "in the image plane differ, so commits would land elsewhere than shown")
+                            "differ on some axis, so commits would land elsewhere than shown")
             self._refresh_combos()
             return
         if self._target is not None:
@@ -826,6 +826,17 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandE
             for c, p in zip(state.coords, state.positive)
         )
 
+    def _check_orientation(self) -> None:
+        """PlaneError when the view shows other axes than the current object's plane (the axis
+        order changed): a click there would refine an object drawn on a plane not shown."""
+        if self._obj is None:
+            return
+        shown, spec = self._shown_spec(), self._obj.spec
+        if (shown.rows_axis, shown.cols_axis) != (spec.rows_axis, spec.cols_axis):
+            raise PlaneError(f"the current object lies in another orientation (rows on axis {spec.rows_axis}, "
+                             f"columns on axis {spec.cols_axis}): commit (C) or clear (Shift+C) it, or go "
+                             "back to that axis order, before clicking here")
+
     def _object_for(self, state: Snapshot) -> ObjectState | None:
         """The object the points in `state` describe; raises PlaneError/ClickError when they cannot."""
         if len(state.coords) == 0:
@@ -882,6 +893,7 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandE
                 if transform is not None:  # given after the image was chosen
                     raise PlaneError(f"'{self._image.name}' now has a {transform} transform: clicks would not "
                                      "reach the pixels shown; remove it to go on")
+                self._check_orientation()
             obj = self._object_for(new)
         except (PlaneError, ClickError) as exc:
             self._write_points(before.coords, before.positive)
