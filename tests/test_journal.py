@@ -305,3 +305,10 @@ def test_replay_refuses_an_output_it_would_misname(tmp_path, capsys):
     assert cli_main(["replay", str(path), "-o", str(tmp_path / "x.png")]) == 2
     assert "must end in .tif, .tiff or .npy" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_replay_messages_begin_like_every_subcommand(tmp_path, capsys):
+    path = tmp_path / "i.journal.jsonl"
+    JournalWriter(path, {"target": {"shape": [20, 20], "dtype": "uint16"}}).append({"type": "undo"})
+    assert cli_main(["replay", str(path), "-o", str(tmp_path / "o.tif")]) == 2
+    assert capsys.readouterr().err.strip().startswith("napari-inter2former replay: error: line 2 (undo event)")

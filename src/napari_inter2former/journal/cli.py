@@ -12,6 +12,8 @@ import numpy as np
 from .journal import JournalError, read_journal
 from .replay import MODES, recorded_window_policy, replay
 
+PREFIX = "napari-inter2former replay: "  # as every other subcommand's messages begin
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("journal", type=Path, help="journal file (*.journal.jsonl) written by the napari widget")
@@ -53,13 +55,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         header, _ = read_journal(args.journal)
     except (OSError, JournalError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"{PREFIX}error: {exc}", file=sys.stderr)
         return 2
     image = predictor = None
     if args.mode == "predict":
         image_path = args.image or (Path(header["image"]["path"]) if header.get("image", {}).get("path") else None)
         if image_path is None or not image_path.exists():
-            print("error: --mode predict needs the image: pass --image PATH", file=sys.stderr)
+            print(f"{PREFIX}error: --mode predict needs the image: pass --image PATH", file=sys.stderr)
             return 2
         image = _load(image_path)
         from ..session import Predictor
@@ -74,10 +76,11 @@ def run(args: argparse.Namespace) -> int:
         labels = np.array(_load(args.labels))
     out = args.out or args.journal.with_name(args.journal.name.replace(".journal.jsonl", "") + ".replayed.tif")
     if out.suffix.lower() not in (".tif", ".tiff", ".npy"):
-        print(f"error: {out}: the output must end in .tif, .tiff or .npy", file=sys.stderr)
+        print(f"{PREFIX}error: {out}: the output must end in .tif, .tiff or .npy", file=sys.stderr)
         return 2
     if args.mode == "masks" and args.image is not None:
-        print("warning: --image is only read with --mode predict; the stored masks are pasted", file=sys.stderr)
+        print(f"{PREFIX}warning: --image is only read with --mode predict; the stored masks are pasted",
+              file=sys.stderr)
     # A live counter on a terminal; redirected to a file, "\r" would run the lines together.
     live = sys.stderr.isatty()
     progress = (lambda done, total: print(f"\rcommit {done}/{total}", end="", file=sys.stderr)) if live else None
@@ -87,12 +90,12 @@ def run(args: argparse.Namespace) -> int:
             labels = replay(args.journal, labels=labels, image=image, mode=args.mode, predictor=predictor,
                             progress=progress)
     except (JournalError, ValueError) as exc:
-        print(f"\nerror: {exc}" if live else f"error: {exc}", file=sys.stderr)
-        return 1
+        print(f"\n{PREFIX}error: {exc}" if live else f"{PREFIX}error: {exc}", file=sys.stderr)
+        return 2
     if live:
         print(file=sys.stderr)
     for warning in caught:
-        print(f"warning: {warning.message}", file=sys.stderr)
+        print(f"{PREFIX}warning: {warning.message}", file=sys.stderr)
     _save(out, labels)
     print(f"wrote {out}: shape {labels.shape}, {_count_ids(labels)} objects")
     return 0
