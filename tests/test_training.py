@@ -10,7 +10,7 @@ from napari_inter2former.model.reference_map import initial_reference_map, paint
 from napari_inter2former.session.clicks import Click
 from napari_inter2former.session.object_session import hold_clicked_pixels
 from napari_inter2former.training.click_simulation import deepest_point, next_click
-from napari_inter2former.training.dataset import CropSampler, load_folder
+from napari_inter2former.training.dataset import CropSampler, labelled_image, load_folder
 from napari_inter2former.training.losses import normalized_focal_loss, soft_iou_loss
 from napari_inter2former.training.trainer import (TrainConfig, Trainer, build_model, hold_clicked_pixels_batch,
                                                   sample_rounds)
@@ -75,20 +75,26 @@ def test_soft_iou_loss_tracks_overlap_and_pulls_probabilities_toward_the_target(
     assert (logits.grad[target] < 0).all() and (logits.grad[~target] > 0).all()
 
 
-def test_iou_weight_adds_the_soft_iou_term(tmp_path):
+def _one_step_per_value(tmp_path, option: str, values) -> tuple[tuple, list[dict], TrainConfig]:
+    """(batch, step stats per value, config): the same random model and fixed batch, one
+    step at learning rate 0 and no corrective rounds, with TrainConfig.<option> at each value."""
     torch.manual_seed(0)
     _write_folder(tmp_path)
     sampler = CropSampler(load_folder(tmp_path), crop=64, seed=0)
     batch = sampler.batch(2)
     sampler.batch = lambda size: batch
-    losses = []
-    for weight in (0.0, 1.0):
+    stats = []
+    for value in values:
         torch.manual_seed(0)
         cfg = TrainConfig(steps=1, batch=2, crop=64, lr=0.0, warmup=1, max_rounds=0, threads=1, frozen_blocks=0,
-                          iou_weight=weight)
-        trainer = Trainer(build_model(imagenet_init=False), sampler, cfg, tmp_path / f"run{weight}")
-        losses.append(trainer.train_step())
-    plain, with_iou = losses
+                          **{option: value})
+        trainer = Trainer(build_model(imagenet_init=False), sampler, cfg, tmp_path / f"run{value}")
+        stats.append(trainer.train_step())
+    return batch, stats, cfg
+
+
+def test_iou_weight_adds_the_soft_iou_term(tmp_path):
+    _, (plain, with_iou), cfg = _one_step_per_value(tmp_path, "iou_weight", (0.0, 1.0))
     assert abs(plain["full"] - with_iou["full"]) < 1e-6  # same model, same batch
     def extra(stats):  # the loss beyond focal (full + coarse) and commitment terms
         return stats["loss"] - (stats["full"] + cfg.coarse_weight * stats["coarse"] + stats["commit"])
@@ -237,7 +243,7 @@ def test_blur_sigma_and_shading_options_change_the_crops(tmp_path):
 
 
 def test_touching_weight_draws_objects_that_touch_a_neighbour_more_often():
-    from napari_inter2former.training.dataset import labelled_image, touching_flags
+    from napari_inter2former.training.dataset import touching_flags
 
     labels = np.zeros((64, 64), np.int32)
     labels[5:15, 5:15] = 1
@@ -258,7 +264,7 @@ def test_crops_carry_the_other_objects_aligned_with_image_and_target():
     labels[10:30, 10:30] = 1
     labels[10:30, 31:50] = 2
     planes = np.where(labels > 0, 220, 20).astype(np.uint8)[None].repeat(3, 0)
-    im = labelled_image_for_test(planes, labels)
+    im = labelled_image("dsb_n", planes, labels, False)
     sampler = CropSampler([im], crop=48, seed=3, degrade=0.0)
     with_neighbour = 0
     for _ in range(20):  # rot90, flips and rescaling move image and both masks together
@@ -269,12 +275,6 @@ def test_crops_carry_the_other_objects_aligned_with_image_and_target():
         bright = image.mean(0) > 0.5 * (image.max() + image.min())
         assert (bright == (target | others)).float().mean() > 0.95
     assert with_neighbour >= 10  # most crops (magnified ones may not) reach the neighbour 1 px away
-
-
-def labelled_image_for_test(planes, labels):
-    from napari_inter2former.training.dataset import labelled_image
-
-    return labelled_image("dsb_n", planes, labels, False)
 
 
 def test_neighbour_weight_scales_only_the_other_objects_pixels():
@@ -293,16 +293,6 @@ def test_neighbour_weight_scales_only_the_other_objects_pixels():
 
 
 def test_neighbour_weight_option_raises_the_loss_of_a_spilling_decode(tmp_path):
-    _write_folder(tmp_path)
-    sampler = CropSampler(load_folder(tmp_path), crop=64, seed=0)
-    batch = sampler.batch(2)
-    sampler.batch = lambda size: batch
-    stats = []
-    for weight in (1.0, 5.0):
-        torch.manual_seed(0)
-        cfg = TrainConfig(steps=1, batch=2, crop=64, lr=0.0, warmup=1, max_rounds=0, threads=1, frozen_blocks=0,
-                          neighbour_weight=weight)
-        trainer = Trainer(build_model(imagenet_init=False), sampler, cfg, tmp_path / f"run{weight}")
-        stats.append(trainer.train_step())
+    batch, stats, _ = _one_step_per_value(tmp_path, "neighbour_weight", (1.0, 5.0))
     assert batch[2].any()  # the synthetic images have neighbours in the crops
     assert stats[1]["full"] > stats[0]["full"] * 1.05, stats
