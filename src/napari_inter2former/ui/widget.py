@@ -533,8 +533,8 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandE
         return None
 
     def _fits(self, target, image) -> bool:
-        """Whether `target` can take `image`'s commits: its shape and its place in the plane
-        (set_target names which of the two fails)."""
+        """Whether `target` can take `image`'s commits: its shape, and its scale and translate on
+        every shared axis (set_target names which of the two fails)."""
         return target_misfit(target, image, self.channel_axis) is None and same_geometry(target, image)
 
     def _empty_points(self, ndim: int) -> Snapshot:
