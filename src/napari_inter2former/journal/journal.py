@@ -64,8 +64,9 @@ class JournalWriter:
         return self.path
 
 
-def read_journal(path: str | os.PathLike) -> tuple[dict, list[dict]]:
-    """(header, events). A truncated last line (a crash mid-write) is skipped."""
+def read_journal(path: str | os.PathLike, notes: list[str] | None = None) -> tuple[dict, list[dict]]:
+    """(header, events). A truncated last line (a crash mid-write) is skipped, and said in
+    `notes` when a list is given."""
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError:
@@ -91,6 +92,9 @@ def read_journal(path: str | os.PathLike) -> tuple[dict, list[dict]]:
             event = json.loads(line)
         except json.JSONDecodeError:
             if number == len(lines):
+                if notes is not None:
+                    notes.append(f"the last line ({number}) was cut off, probably by a crash while it was "
+                                 "written: everything before it is replayed")
                 break  # interrupted write: everything before it is intact
             raise JournalError(f"{path}: line {number} is damaged") from None
         if not isinstance(event, dict):

@@ -85,7 +85,10 @@ def replay(journal: str | os.PathLike, labels: np.ndarray | None = None, image=N
     the recorded target shape and dtype when None); returns the labels."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    header, events = read_journal(journal)
+    notes: list[str] = []
+    header, events = read_journal(journal, notes)
+    for note in notes:
+        warnings.warn(note, stacklevel=2)
     target = header.get("target") or {}
     if labels is None:
         try:
