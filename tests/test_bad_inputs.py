@@ -27,7 +27,7 @@ def _image(shape=(64, 80)):
     (np.zeros((2, 3, 16, 16)), r"got 4-D shape \(2, 3, 16, 16\); pass one slice of a volume"),
     (np.zeros((0, 0)), r"image of shape \(0, 0\) is too small: each side needs >= 8 px"),
     (np.ones((1, 1)), r"image of shape \(1, 1\) is too small"),
-    (np.ones((4, 100)), r"image of shape \(4, 100\) is too small"),
+    (np.ones((4, 100)), r"image of shape \(4, 100\) is too small.*open the image with channel_axis"),
     (np.ones((3, 64, 64)), r"read as \(H, W, C\) with 64 channels: pass channel_axis=0"),
     (np.ones((20, 64, 64)), r"64 channels on a 20 x 64 image looks wrong; .*pass channel_axis=0"),
     (np.full((32, 32), 7, np.uint16), "image is constant .*nothing to segment"),

@@ -313,3 +313,19 @@ def test_replay_messages_begin_like_every_subcommand(tmp_path, capsys):
     JournalWriter(path, {"target": {"shape": [20, 20], "dtype": "uint16"}}).append({"type": "undo"})
     assert cli_main(["replay", str(path), "-o", str(tmp_path / "o.tif")]) == 2
     assert capsys.readouterr().err.strip().startswith("napari-inter2former replay: error: line 2 (undo event)")
+
+
+def test_replay_warns_when_the_journal_began_on_a_non_empty_target(tmp_path):
+    path = tmp_path / "j.journal.jsonl"
+    JournalWriter(path, {"target": {"shape": [20, 20], "dtype": "uint16", "start_next_id": 8}}).append(
+        _commit(1, 8, np.ones((3, 3), bool), (2, 2)))
+    with pytest.warns(UserWarning, match="began on a target that already held labels .*--labels"):
+        replay(path)
+    start = np.zeros((20, 20), np.uint16)
+    start[10:12, 10:12] = 7
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # given the starting labels: nothing to warn about
+        labels = replay(path, labels=start)
+    assert set(np.unique(labels)) == {0, 7, 8}

@@ -63,6 +63,31 @@ def test_closing_the_dock_stops_the_widget(qtbot, make_napari_viewer, nuclei, tm
     assert labels_of(target.data) == {1, 2}
 
 
+def test_closing_with_a_commit_waiting_commits_nothing_and_says_so(qtbot, make_napari_viewer, nuclei, tmp_path):
+    viewer = make_napari_viewer()
+    viewer.add_image(nuclei, name="A")
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-inter2former", "Interactive segmentation")
+    widget.set_predictor(DiskPredictor(delay_s=0.5))
+    widget.journal_dir = tmp_path / "journals"
+    target = widget._target
+    viewer.layers[PROMPTS_NAME].add([150, 150])
+    widget.commit()  # waits for the prediction
+    assert widget.busy
+    start = notification_count()
+    dock.destroyOnClose()
+    qtbot.wait(1500)  # the prediction arrives after the close
+    assert not target.data.any()
+    assert any("closed before the object's prediction arrived: it was not committed" in m
+               for m in notifications_since(start))
+    journal = widget.journal_path
+    lines = journal.read_text().splitlines() if journal is not None and journal.exists() else []
+    assert not any('"type":"commit"' in line for line in lines)
+    # and a closed widget no longer journals the target's hand edits
+    target.paint((300, 300), 7)
+    after = journal.read_text().splitlines() if journal is not None and journal.exists() else []
+    assert after == lines
+
+
 def _carrying(qtbot, open_widget):
     volume = nuclei_3d()[0][0]
     viewer, widget = open_widget(DiskPredictor(grow=6, delay_s=0.3), volume, name="stack")

@@ -90,6 +90,10 @@ def replay(journal: str | os.PathLike, labels: np.ndarray | None = None, image=N
     for note in notes:
         warnings.warn(note, stacklevel=2)
     target = header.get("target") or {}
+    if labels is None and isinstance(target.get("start_next_id"), int) and target["start_next_id"] > 1:
+        warnings.warn(f"the journal began on a target that already held labels (new ids started at "
+                      f"{target['start_next_id']}): pass that segmentation as labels (--labels) to rebuild "
+                      "all of it; this replay holds only what the journal recorded", stacklevel=2)
     if labels is None:
         try:
             labels = np.zeros(tuple(target["shape"]), dtype=np.dtype(target["dtype"]))

@@ -69,6 +69,10 @@ class ImageSource:
             message = f"image of shape {(self.height, self.width)} is too small: each side needs >= {MIN_SIDE} px"
             if ndim == 3 and not self._channels_first:
                 message += "; " + read_as
+            elif ndim == 2 and max(self.height, self.width) >= MIN_SIDE:
+                # napari shows a (Y, X, C) stack as Y planes of X x C unless told the channel axis.
+                message += ("; if that short axis holds channels, open the image with channel_axis "
+                            "(napari splits the channels into layers)")
             raise ImageError(message)
         if ndim == 3 and not self._channels_first and self.channels > MAX_CHANNELS_LAST and \
                 self.channels >= min(self.height, self.width):

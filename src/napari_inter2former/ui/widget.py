@@ -742,7 +742,13 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandE
 
     def _undocked(self) -> None:
         """The user closed the dock: stop, and take the prompts and preview layers along."""
-        if self._obj is not None or len(self._points.coords):
+        if self._settled:
+            # A commit (or carry) still waiting for its prediction would otherwise run after the
+            # close, when its result arrives: drop it, and say so.
+            self._settled.clear()
+            notify("info", "Inter2Former closed before the object's prediction arrived: it was not "
+                           "committed (its clicks are in the journal).")
+        elif self._obj is not None or len(self._points.coords):
             notify("info", "Inter2Former closed: the object in progress was not committed "
                            "(its clicks are in the journal).")
         self._stop_carry("the widget was closed")
@@ -769,7 +775,10 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandE
                               (layers.events.removed, self._on_layers_changed),
                               (layers.events.removed, self._on_layer_removed),
                               (layers.events.renamed, self._on_layers_changed),
-                              (self.viewer.dims.events.ndisplay, self._on_ndisplay)):
+                              (self.viewer.dims.events.ndisplay, self._on_ndisplay),
+                              # a closed widget must not journal the target's hand edits any more
+                              *(((self._target.events.paint, self._on_target_paint),)
+                                if self._target is not None else ())):
             try:
                 emitter.disconnect(slot)
             except (TypeError, ValueError, RuntimeError):
