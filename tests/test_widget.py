@@ -452,3 +452,24 @@ def test_a_commit_mostly_blocked_by_other_objects_warns(qtbot, open_widget, nucl
     wait_idle(qtbot, widget)
     widget.commit()
     assert widget.status_label.text() == "commit failed: the object is kept"
+
+
+def test_clicking_an_edited_label_away_says_how_to_delete_it(qtbot, open_widget, nuclei):
+    viewer, widget = open_widget(DiskPredictor(grow=5), nuclei, name="nuclei")
+    prompts = viewer.layers[PROMPTS_NAME]
+    prompts.add([100, 100])
+    wait_idle(qtbot, widget)
+    widget.commit()
+    before = np.array(widget._target.data)
+    widget.start_pick()
+    prompts.add([100, 100])
+    wait_idle(qtbot, widget)
+    assert widget._obj is not None and widget._obj.label_id == 1
+    widget.set_polarity(False)
+    prompts.add([100, 100])
+    wait_idle(qtbot, widget)
+    assert widget._result.empty
+    start = notification_count()
+    widget.commit()
+    assert any("edited label 1 would be empty" in m and "fill it with 0" in m for m in notifications_since(start))
+    np.testing.assert_array_equal(widget._target.data, before)

@@ -124,7 +124,11 @@ class CommitMixin:
         if obj is None:
             return None
         if result is None or result.empty:
-            notify("warning", "The current object is empty: nothing was committed.")
+            if obj.label_id is not None:  # an edited label clicked away entirely
+                notify("warning", f"The edited label {obj.label_id} would be empty: nothing was committed. "
+                                  "To delete it, fill it with 0 (napari's fill or eraser) on the target.")
+            else:
+                notify("warning", "The current object is empty: nothing was committed.")
             return None
         try:
             patch, label_id = self._paint(obj.spec, result, obj.label_id, obj.extra_box)
