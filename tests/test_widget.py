@@ -473,3 +473,21 @@ def test_clicking_an_edited_label_away_says_how_to_delete_it(qtbot, open_widget,
     widget.commit()
     assert any("edited label 1 would be empty" in m and "fill it with 0" in m for m in notifications_since(start))
     np.testing.assert_array_equal(widget._target.data, before)
+
+
+def test_painting_the_label_being_edited_warns_that_the_commit_replaces_it(qtbot, open_widget, nuclei):
+    viewer, widget = open_widget(DiskPredictor(grow=5), nuclei, name="nuclei")
+    prompts = viewer.layers[PROMPTS_NAME]
+    prompts.add([100, 100])
+    wait_idle(qtbot, widget)
+    widget.commit()
+    target = widget._target
+    start = notification_count()
+    target.paint((300, 300), 5)  # elsewhere, nothing being edited: no warning
+    assert not any("is being edited" in m for m in notifications_since(start))
+    widget.start_pick()
+    prompts.add([100, 100])
+    wait_idle(qtbot, widget)
+    target.selected_label = 0
+    target.paint((100, 100), 0)  # the eraser on the label being edited
+    assert any("label 1 is being edited" in m and "Shift+C" in m for m in notifications_since(start))

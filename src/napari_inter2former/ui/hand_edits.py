@@ -41,6 +41,12 @@ class HandEditMixin:
             self._journal_event(encode_edit(box, after))
         if not edits:
             return
+        editing = self._obj.label_id if self._obj is not None else None
+        if editing is not None and any((before == editing).any() or (after == editing).any()
+                                       for _, before, after in edits):
+            # The edit's commit writes the mask taken from the label when it was picked.
+            notify("warning", f"label {editing} is being edited: committing it will write its edited mask "
+                              "over this paint. Clear the edit (Shift+C) first to keep the paint.")
 
         def undo():
             for box, before, _ in reversed(edits):
