@@ -387,3 +387,35 @@ def test_data_changing_shape_under_a_pending_commit_drops_it_with_one_message(qt
     widget.commit()
     wait_idle(qtbot, widget)
     assert widget._target.data.shape == (200, 300) and labels_of(widget._target.data) == {1}
+
+
+def test_a_reopened_saved_segmentation_numbers_commits_after_its_journal(qtbot, make_napari_viewer, nuclei,
+                                                                         tmp_path):
+    from napari_inter2former.journal import read_journal, replay
+
+    viewer = make_napari_viewer()
+    viewer.add_image(nuclei, name="A")
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-inter2former", "Interactive segmentation")
+    widget.set_predictor(DiskPredictor())
+    widget.journal_dir = tmp_path / "journals"
+    for y, x in ((60, 60), (150, 150)):
+        viewer.layers[PROMPTS_NAME].add([y, x])
+        wait_idle(qtbot, widget)
+        widget.commit()
+    saved = widget.save_segmentation(tmp_path / "seg.tif")
+    dock.destroyOnClose()
+    reopened = viewer.open(str(saved), layer_type="labels")[0]
+    _, again = viewer.window.add_plugin_dock_widget("napari-inter2former", "Interactive segmentation")
+    again.set_predictor(DiskPredictor())
+    again.journal_dir = tmp_path / "journals"
+    again.set_target(reopened)
+    viewer.layers[PROMPTS_NAME].add([250, 250])
+    wait_idle(qtbot, again)
+    again.commit()
+    again.undo()
+    assert again.journal_path == tmp_path / "seg.journal.jsonl"
+    _, events = read_journal(again.journal_path)
+    commits = [e["seq"] for e in events if e["type"] == "commit"]
+    assert commits == [1, 2, 3]  # the reopened session went on from 3, not from 1 again
+    assert [e["seq"] for e in events if e["type"] == "undo"] == [3]
+    np.testing.assert_array_equal(replay(again.journal_path), np.asarray(reopened.data))

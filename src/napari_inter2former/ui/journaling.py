@@ -6,6 +6,7 @@ else in the journal folder; "Save segmentation" moves it next to the saved TIFF.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import time
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from qtpy.QtWidgets import QFileDialog
 
-from ..journal import SUFFIX, JournalWriter, encode_mask
+from ..journal import SUFFIX, JournalError, JournalWriter, encode_mask, read_journal
 from ..session import MaskResult, WindowPolicy
 from .layers import base_data
 from .state import ObjectState, guarded, notify
@@ -93,10 +94,14 @@ class JournalMixin:
         failures = []
         for path in paths:
             try:
+                existed = path.exists() and path.stat().st_size > 0
                 self._journal = JournalWriter(path, header)
-                break
             except OSError as exc:
                 failures.append(f"{path}: {exc}")
+                continue
+            if existed:
+                self._continue_sequence(path)
+            break
         if self._journal is None:
             self._journal_failed = True
             notify("warning", "cannot write the journal (" + "; ".join(failures) + "): choose a writable "
@@ -104,6 +109,17 @@ class JournalMixin:
         elif failures:
             notify("info", f"the journal is at {self._journal.path} ({failures[0]})")
         return self._journal
+
+    def _continue_sequence(self, path: Path) -> None:
+        """Going on with a journal written before (the target's saved file reopened): number
+        commits after the ones it holds, so that each number names one commit."""
+        try:
+            _, events = read_journal(path)
+            seqs = [int(e["seq"]) for e in events if e.get("type") == "commit"]
+        except (OSError, JournalError, KeyError, TypeError, ValueError):
+            return  # replay will name what is wrong with it; numbering stays as it is
+        if seqs:
+            self._seq = itertools.count(max(next(self._seq), max(seqs) + 1))
 
     def _journal_event(self, event: dict) -> None:
         writer = self._journal_writer()
