@@ -82,6 +82,11 @@ def test_a_few_channels_last_are_still_channels():
     assert source.channels == 8
 
 
+def test_channel_axis_past_the_last_axis_is_rejected():
+    with pytest.raises(ImageError, match="channel_axis 5 does not exist in a 3-D image"):
+        ImageSource(np.zeros((16, 16, 3)), channel_axis=5)
+
+
 def test_channel_axis_in_the_middle_is_rejected():
     with pytest.raises(ImageError, match="channel_axis must be first or last"):
         ImageSource(np.zeros((16, 3, 16)), channel_axis=1)

@@ -35,6 +35,8 @@ class ImageSource:
         if not hasattr(array, "shape") or not hasattr(array, "dtype"):
             array = np.asarray(array)
         ndim = len(array.shape)
+        if channel_axis is not None and not -ndim <= channel_axis < ndim:
+            raise ImageError(f"channel_axis {channel_axis} does not exist in a {ndim}-D image")
         if ndim == 3 and channel_axis is not None and channel_axis % 3 != 2:
             if channel_axis % 3 != 0:
                 raise ImageError(f"channel_axis must be first or last of a 3-D image, got {channel_axis}")
