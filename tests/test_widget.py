@@ -491,3 +491,17 @@ def test_painting_the_label_being_edited_warns_that_the_commit_replaces_it(qtbot
     target.selected_label = 0
     target.paint((100, 100), 0)  # the eraser on the label being edited
     assert any("label 1 is being edited" in m and "Shift+C" in m for m in notifications_since(start))
+
+
+def test_clicks_on_either_drawn_edge_of_the_image_are_inside(qtbot, open_widget, nuclei):
+    viewer, widget = open_widget(DiskPredictor(grow=3), nuclei, name="nuclei")
+    h, w = nuclei.shape
+    prompts = viewer.layers[PROMPTS_NAME]
+    start = notification_count()
+    prompts.add([h - 0.5, w - 0.5])  # the far corner as drawn
+    wait_idle(qtbot, widget)
+    assert len(widget._points.coords) == 1 and not notifications_since(start)
+    assert widget._result.to_full(nuclei.shape)[h - 1, w - 1]
+    prompts.add([h - 0.4, 20])  # past the drawn edge: outside
+    assert len(widget._points.coords) == 1
+    assert any("outside the image" in m for m in notifications_since(start))

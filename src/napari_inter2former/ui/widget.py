@@ -830,10 +830,16 @@ class Inter2FormerWidget(CommitMixin, EditMixin, CarryMixin, JournalMixin, HandE
         return replace(template, index=tuple(index))
 
     def _clicks(self, state: Snapshot, spec: PlaneSpec) -> tuple[Click, ...]:
-        return tuple(
-            Click(int(np.floor(c[spec.rows_axis] + 0.5)), int(np.floor(c[spec.cols_axis] + 0.5)), bool(p))
-            for c, p in zip(state.coords, state.positive)
-        )
+        shape = spatial_shape(self._image)
+        h, w = shape[spec.rows_axis], shape[spec.cols_axis]
+
+        def pixel(c: float, size: int) -> int:
+            # napari draws pixel i over [i - 0.5, i + 0.5): rounding half up puts the image's
+            # far edge (size - 0.5) one pixel outside, where the near edge (-0.5) rounds in.
+            return size - 1 if c == size - 0.5 else int(np.floor(c + 0.5))
+
+        return tuple(Click(pixel(c[spec.rows_axis], h), pixel(c[spec.cols_axis], w), bool(p))
+                     for c, p in zip(state.coords, state.positive))
 
     def _check_orientation(self) -> None:
         """PlaneError when the view shows other axes than the current object's plane (the axis
