@@ -454,12 +454,18 @@ def test_a_commit_mostly_blocked_by_other_objects_warns(qtbot, open_widget, nucl
     assert widget.status_label.text() == "commit failed: the object is kept"
 
 
-def test_clicking_an_edited_label_away_says_how_to_delete_it(qtbot, open_widget, nuclei):
+def _one_committed_disk(qtbot, open_widget, nuclei):
+    """(viewer, widget, prompts): label 1 committed around (100, 100)."""
     viewer, widget = open_widget(DiskPredictor(grow=5), nuclei, name="nuclei")
     prompts = viewer.layers[PROMPTS_NAME]
     prompts.add([100, 100])
     wait_idle(qtbot, widget)
     widget.commit()
+    return viewer, widget, prompts
+
+
+def test_clicking_an_edited_label_away_says_how_to_delete_it(qtbot, open_widget, nuclei):
+    viewer, widget, prompts = _one_committed_disk(qtbot, open_widget, nuclei)
     before = np.array(widget._target.data)
     widget.start_pick()
     prompts.add([100, 100])
@@ -476,11 +482,7 @@ def test_clicking_an_edited_label_away_says_how_to_delete_it(qtbot, open_widget,
 
 
 def test_painting_the_label_being_edited_warns_that_the_commit_replaces_it(qtbot, open_widget, nuclei):
-    viewer, widget = open_widget(DiskPredictor(grow=5), nuclei, name="nuclei")
-    prompts = viewer.layers[PROMPTS_NAME]
-    prompts.add([100, 100])
-    wait_idle(qtbot, widget)
-    widget.commit()
+    viewer, widget, prompts = _one_committed_disk(qtbot, open_widget, nuclei)
     target = widget._target
     start = notification_count()
     target.paint((300, 300), 5)  # elsewhere, nothing being edited: no warning
