@@ -20,7 +20,7 @@ import numpy as np
 from ..session import Click, WindowPolicy
 from .hand_edits import apply_edit
 from .journal import JournalError, read_journal
-from .painting import Patch, paint_object
+from .painting import Patch, paint_object, union_box
 from .planes import PlaneSpec, PlaneView
 from .rle import decode_mask
 
@@ -53,13 +53,13 @@ def _predict_mask(event: dict, image, predictor) -> tuple[np.ndarray, tuple[int,
 def _pixels_differing(mask: np.ndarray, offset, stored: dict) -> int:
     """How many pixels a predicted mask (at `offset`) and a stored run-length mask disagree on."""
     other, other_offset = decode_mask(stored)
-    placed = ((mask, offset), (other, other_offset))
-    y0, x0 = min(o[0] for _, o in placed), min(o[1] for _, o in placed)
-    y1, x1 = max(o[0] + m.shape[0] for m, o in placed), max(o[1] + m.shape[1] for m, o in placed)
-    a, b = np.zeros((2, y1 - y0, x1 - x0), bool)
-    for canvas, (m, o) in zip((a, b), placed):
-        canvas[o[0] - y0 : o[0] - y0 + m.shape[0], o[1] - x0 : o[1] - x0 + m.shape[1]] = m
-    return int((a != b).sum())
+    placed = [(m, (o[0], o[0] + m.shape[0], o[1], o[1] + m.shape[1]))
+              for m, o in ((mask, offset), (other, other_offset))]
+    y0, y1, x0, x1 = union_box(placed[0][1], placed[1][1])
+    canvases = np.zeros((2, y1 - y0, x1 - x0), bool)
+    for canvas, (m, (by0, by1, bx0, bx1)) in zip(canvases, placed):
+        canvas[by0 - y0 : by1 - y0, bx0 - x0 : bx1 - x0] = m
+    return int((canvases[0] != canvases[1]).sum())
 
 
 def _describe(exc: Exception) -> str:

@@ -17,6 +17,7 @@ LOW_PERCENTILE, HIGH_PERCENTILE = 0.5, 99.8
 _DIRECT_STATS_PIXELS = 4_000_000  # below this, sample by striding the whole array
 _PATCH, _PATCH_GRID = 128, 8  # above it: read an 8x8 grid of 128^2 patches only
 _BAND_PIXELS = 16_000_000  # the full min/max pass reads row bands of about this many values
+_NOT_FINITE = "image contains NaN or infinite values; replace them before segmenting"
 MAX_CHANNELS_LAST = 8  # a last axis longer than this and than a side is not channels
 
 
@@ -131,7 +132,7 @@ class ImageSource:
     def _percentiles(self) -> tuple[np.ndarray, np.ndarray]:
         sample = self._sample().reshape(-1, self.channels)
         if not np.isfinite(sample).all():
-            raise ImageError("image contains NaN or infinite values; replace them before segmenting")
+            raise ImageError(_NOT_FINITE)
         low = np.percentile(sample, LOW_PERCENTILE, axis=0).astype(self._work)
         high = np.percentile(sample, HIGH_PERCENTILE, axis=0).astype(self._work)
         flat = high <= low
@@ -158,7 +159,7 @@ class ImageSource:
             lo, hi = dask.compute(self.array.min(axis=axes), self.array.max(axis=axes))
             lo, hi = np.asarray(lo, dtype=self._work), np.asarray(hi, dtype=self._work)
             if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
-                raise ImageError("image contains NaN or infinite values; replace them before segmenting")
+                raise ImageError(_NOT_FINITE)
             return lo.reshape(-1), hi.reshape(-1)
         band = max(1, _BAND_PIXELS // (w * self.channels))
         lo = np.full(self.channels, np.inf, self._work)

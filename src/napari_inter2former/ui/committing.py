@@ -107,8 +107,7 @@ class CommitMixin:
         except Exception as exc:
             # napari may fail while redrawing after the pixels changed: take them back, so that
             # no pixels exist that neither the undo history nor the journal knows of.
-            y0, y1, x0, x1 = patch.box
-            patch.plane.write(y0, y1, x0, x1, patch.old)
+            patch.undo()  # straight into the data, not through napari's redraw that just failed
             if new_id:
                 self._ids.give_back(lid)
             try:
