@@ -1,0 +1,86 @@
+"""The widget's own two layers: the prompts (Points) and the preview (Labels).
+
+A mixin of the widget. They copy the image's scale and translate, carry the widget's key
+bindings, and come back at once, with the object in progress, when the user deletes one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .keys import bind_shortcuts
+from .layers import (
+    NEGATIVE_COLOR,
+    POSITIVE_COLOR,
+    PREVIEW_NAME,
+    PROMPTS_NAME,
+    copy_geometry,
+    same_layer,
+    spatial_shape,
+)
+from .preview import show_window
+from .state import Snapshot, notify
+
+
+def _no_paste(_layer) -> None:
+    notify("info", "Pasting prompt points is not supported: click to add them.")
+
+
+class OwnLayersMixin:
+    def _empty_points(self, ndim: int) -> Snapshot:
+        return Snapshot(np.zeros((0, ndim)), np.zeros(0, bool), None, None)
+
+    def _create_our_layers(self) -> None:
+        from napari.utils.colormaps import DirectLabelColormap
+
+        image = self._image
+        ndim = image.ndim
+        geometry = copy_geometry(image, ndim)
+        size = float(np.clip(min(spatial_shape(image)[-2:]) / 60, 4, 16))  # data px; users zoom in to click
+        self._preview = self.viewer.add_labels(
+            np.zeros((1,) * ndim, np.uint8), name=PREVIEW_NAME, opacity=0.5, **geometry)
+        self._preview.colormap = DirectLabelColormap(color_dict={None: "transparent", 0: "transparent", 1: "yellow"})
+        self._prompts = self.viewer.add_points(
+            np.zeros((0, ndim)), ndim=ndim, name=PROMPTS_NAME, size=size,
+            features={"positive": np.zeros(0, dtype=bool)}, face_color="positive",
+            face_color_cycle={True: POSITIVE_COLOR, False: NEGATIVE_COLOR}, border_color="white",
+            out_of_slice_display=False, **geometry)
+        self._prompts.feature_defaults = {"positive": self._positive}
+        self._prompts.events.data.connect(self._on_points_data)
+        # napari pastes points without a data event, so the widget would not see them
+        self._prompts.bind_key("Control-V", _no_paste, overwrite=True)
+        self._prompts.mode = "add"
+        for layer in (self._prompts, self._preview, image):
+            self._bind(layer)
+        self.viewer.layers.selection.active = self._prompts
+
+    def _restore_our_layers(self, which: str) -> None:
+        image = self._image
+        if self._shut_down or image is None or image not in self.viewer.layers or \
+                (self._prompts is not None and self._preview is not None):
+            return
+        self._remove_our_layers()  # the survivor too, so both come back in their usual order
+        self._create_our_layers()
+        self._write_points(self._points.coords, self._points.positive)
+        if self._result is not None:
+            show_window(self._preview, image, self._obj.spec if self._obj else None, self._result)
+        self._set_status(f"The {which} layer was removed: it is back, with the object in progress. "
+                         "Clear (Shift+C) drops the object; removing the image layer ends the session.")
+
+    def _bind(self, layer) -> None:
+        bind_shortcuts(layer, self)
+        if layer not in self._bound_layers:
+            self._bound_layers.append(layer)
+
+    def _remove_our_layers(self) -> None:
+        was, self._restoring = self._restoring, True  # our own removal: nothing to bring back
+        try:
+            for layer in (self._prompts, self._preview):
+                if layer is not None and layer in self.viewer.layers:
+                    self.viewer.layers.remove(layer)
+        finally:
+            self._restoring = was
+        self._prompts = self._preview = None
+
+    def _our_layer(self, layer) -> bool:
+        return same_layer(layer, self._prompts) or same_layer(layer, self._preview)
