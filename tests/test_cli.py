@@ -1,5 +1,8 @@
 """The command line turns bad input into one line on stderr and exit status 2, not a traceback."""
 
+import subprocess
+import sys
+
 from napari_inter2former.cli import main as cli_main
 
 
@@ -50,3 +53,22 @@ def test_packing_a_missing_folder_leaves_no_file(tmp_path, capsys):
     assert exit_info.value.code == 2
     assert "nope must contain images/ and labels/" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_demo_help_imports_neither_qt_nor_napari():
+    """`napari-inter2former demo --help` must work in an install without a Qt binding."""
+    code = ("import sys; from napari_inter2former.cli import main\n"
+            "try:\n    main(['demo', '--help'])\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
+            "print(sorted(m for m in ('qtpy', 'napari', 'PyQt6') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "--screenshot" in proc.stdout and proc.stdout.strip().endswith("[]"), proc.stdout
+
+
+def test_demo_without_a_qt_binding_says_what_to_install(monkeypatch, capsys):
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None)
+    assert cli_main(["demo"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("napari-inter2former demo: error: no Qt binding") and 'napari[pyqt6]' in err

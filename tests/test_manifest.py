@@ -67,5 +67,6 @@ def test_wheel_contains_manifest_and_sample_data(tmp_path):
         assert {"napari_inter2former/sample_data/nuclei_2d_dsb.tif",
                 "napari_inter2former/sample_data/nuclei_3d_synthetic.tif",
                 "napari_inter2former/sample_data/ATTRIBUTION.md"} <= names
+        assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), "no licence text in the wheel"
         entry_points = next(n for n in names if n.endswith("entry_points.txt"))
         assert "napari_inter2former:napari.yaml" in zf.read(entry_points).decode()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -11,7 +13,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--screenshot", default=None, help="save a screenshot to this PNG and quit")
 
 
+QT_BINDINGS = ("PyQt6", "PyQt5", "PySide6", "PySide2")
+
+
+def qt_binding_missing() -> str | None:
+    """A one-line hint when no Qt binding is installed (napari needs one to open a window)."""
+    if any(importlib.util.find_spec(name) is not None for name in QT_BINDINGS):
+        return None
+    return 'no Qt binding is installed: install one with  pip install "napari[pyqt6]"'
+
+
 def run(args) -> int:
+    missing = qt_binding_missing()
+    if missing:
+        print(f"napari-inter2former demo: error: {missing}", file=sys.stderr)
+        return 2
     import napari
 
     viewer = napari.Viewer(title="napari-inter2former demo")
