@@ -287,3 +287,38 @@ def test_a_failed_redraw_leaves_no_pixels_behind(qtbot, open_widget, monkeypatch
     monkeypatch.undo()
     widget.commit()
     assert labels_of(np.asarray(target.data)[4]) == {1}  # the same id: the failed one was given back
+
+
+def _press_while_predicting(qtbot, open_widget, keys, **disk):
+    """Click on slice 10 of the sample stack and press `keys` before the prediction arrives."""
+    volume = nuclei_3d()[0][0]
+    viewer, widget = open_widget(DiskPredictor(delay_s=0.3, **disk), volume, name="stack")
+    widget.centre_click_check.setChecked(False)  # the carried mask alone prompts the next slice
+    viewer.dims.set_current_step(0, 10)
+    viewer.layers[PROMPTS_NAME].add([10, 64, 64])
+    assert widget.busy
+    start = notification_count()
+    handler = viewer.window._qt_viewer._key_map_handler
+    for key in keys:
+        handler.press_key(key)
+    qtbot.waitUntil(lambda: not widget.busy and not widget._settled, timeout=30000)
+    return viewer, widget, notifications_since(start)
+
+
+def test_carry_keys_pressed_during_a_prediction_each_carry_once(qtbot, open_widget):
+    # N N N while the first click is predicted: three commits and carries, each on the slice
+    # the one before reached (they used to run at once, and the second and third found no object).
+    viewer, widget, notes = _press_while_predicting(qtbot, open_widget, "NNN", grow=6, shrink=3)
+    data = np.asarray(widget._target.data)
+    areas = [int((data[z] == 1).sum()) for z in range(data.shape[0])]
+    assert [z for z, a in enumerate(areas) if a] == [10, 11, 12], notes
+    assert areas[10] > areas[11] > areas[12]  # each carried slice is the previous mask, eroded
+    assert widget._obj.spec.index[0] == 13 and _slice_of(viewer) == 13
+    assert not any("not on this slice" in n for n in notes), notes
+
+
+def test_commit_key_after_a_carry_key_commits_the_carried_object(qtbot, open_widget):
+    _, widget, notes = _press_while_predicting(qtbot, open_widget, "NC", grow=6)
+    data = np.asarray(widget._target.data)
+    assert [z for z in range(data.shape[0]) if (data[z] == 1).any()] == [10, 11], notes
+    assert widget._obj is None and not any("would be empty" in n for n in notes), notes

@@ -558,8 +558,15 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, OwnLayersMixin, CommitM
         if self._preview is not None and self._image is not None:
             show_window(self._preview, self._image, self._obj.spec if self._obj else None, result)
         callbacks, self._settled = self._settled, []
-        for fn in callbacks:
+        for i, fn in enumerate(callbacks):
             fn()
+            if self._done_gen != self._gen and callbacks[i + 1:]:
+                # That action started a prediction (a carry does): keys pressed after it wait for
+                # that one, as they would had they been pressed later (N N carries twice, N C
+                # commits the carried object), after whatever the action queued for itself.
+                self._settled += callbacks[i + 1:]
+                self._set_status(WAITING)
+                break
 
     def _when_settled(self, fn) -> None:
         """Run `fn` once the newest prompt state has its prediction (now, if it has)."""
