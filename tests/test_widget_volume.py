@@ -322,3 +322,25 @@ def test_commit_key_after_a_carry_key_commits_the_carried_object(qtbot, open_wid
     data = np.asarray(widget._target.data)
     assert [z for z in range(data.shape[0]) if (data[z] == 1).any()] == [10, 11], notes
     assert widget._obj is None and not any("would be empty" in n for n in notes), notes
+
+
+def test_carrying_shows_the_carried_plane_on_every_axis(qtbot, open_widget):
+    # (T, Z, Y, X): the object is on t=1; the user looks at t=0, then carries along z.
+    stack = nuclei_3d()[0][0][:10]
+    viewer, widget = open_widget(DiskPredictor(grow=5), np.stack([stack, stack]), name="tz")
+    prompts = viewer.layers[PROMPTS_NAME]
+    viewer.dims.set_current_step(0, 1)
+    viewer.dims.set_current_step(1, 3)
+    prompts.add([1, 3, 64, 64])
+    wait_idle(qtbot, widget)
+    viewer.dims.set_current_step(0, 0)
+    widget.carry_next()
+    wait_idle(qtbot, widget)
+    assert widget._obj.spec.index[:2] == (1, 4) and tuple(viewer.dims.current_step[:2]) == (1, 4)
+    viewer.dims.set_current_step(0, 0)
+    widget.carry_spin.setValue(2)
+    widget.carry_through()
+    qtbot.waitUntil(lambda: widget._carry_job is None and not widget.busy, timeout=30000)
+    data = np.asarray(widget._target.data)
+    assert [(t, z) for t in range(2) for z in range(10) if (data[t, z] == 1).any()] == [(1, 3), (1, 4), (1, 5), (1, 6)]
+    assert tuple(viewer.dims.current_step[:2]) == (1, 6)

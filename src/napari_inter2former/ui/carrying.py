@@ -76,7 +76,7 @@ class CarryMixin:
         return coords
 
     def _show_plane_of(self, spec: PlaneSpec) -> None:
-        """Move the sliders to `spec`'s plane, so the object brought back there (an undone
+        """Move every slider to `spec`'s plane, so the object brought there (carried, or an undone
         commit) can be clicked at once instead of being refused as on another slice."""
         try:
             shown = self._shown_spec()
@@ -150,7 +150,7 @@ class CarryMixin:
             notify("info", "Already at the last slice." if step > 0 else "Already at the first slice.")
             return
         new_spec = replace(spec, index=tuple(index if a == axis else v for a, v in enumerate(spec.index)))
-        self._go_to(new_spec, axis)
+        self._show_plane_of(new_spec)  # every slider: the user may have looked at another t
         before = Snapshot(self._points.coords, self._points.positive, self._obj, self._result)
         centre = self.centre_click_check.isChecked()
         obj = ObjectState(next(self._tokens), new_spec, seed=(result.mask, result.offset), predict_seed=not centre,
@@ -250,7 +250,7 @@ class CarryMixin:
         before_last, after_last = self._last_commit, (label_id, spec, result)
         self._last_commit = after_last
         if show:
-            self._go_to(spec, axis)
+            self._show_plane_of(spec)
         target = self._target
 
         def undo():
