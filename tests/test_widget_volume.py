@@ -344,3 +344,28 @@ def test_carrying_shows_the_carried_plane_on_every_axis(qtbot, open_widget):
     data = np.asarray(widget._target.data)
     assert [(t, z) for t in range(2) for z in range(10) if (data[t, z] == 1).any()] == [(1, 3), (1, 4), (1, 5), (1, 6)]
     assert tuple(viewer.dims.current_step[:2]) == (1, 6)
+
+
+def test_deleting_the_carried_centre_click_predicts_from_the_mask_alone(qtbot, open_widget):
+    volume = nuclei_3d()[0][0]
+    viewer, widget = open_widget(DiskPredictor(grow=6, shrink=3), volume, name="stack")
+    prompts = viewer.layers[PROMPTS_NAME]
+    viewer.dims.set_current_step(0, 10)
+    prompts.add([10, 64, 64])
+    wait_idle(qtbot, widget)
+    widget.carry_next()  # "Carry with a centre click" is on: previous mask + one positive point
+    wait_idle(qtbot, widget)
+    committed = np.asarray(widget._target.data[10]) == 1
+    assert len(prompts.data) == 1
+    with_centre = widget._result.to_full(volume.shape[1:])
+    prompts.selected_data = {0}
+    prompts.remove_selected()
+    wait_idle(qtbot, widget)
+    # The mask alone prompts the model (this decoder erodes the carried mask by 3 px); it used
+    # to show the previous slice's mask unchanged, without running the model.
+    alone = widget._result.to_full(volume.shape[1:])
+    assert 0 < alone.sum() < committed.sum() and not np.array_equal(alone, committed)
+    widget.undo()  # the centre point and its prediction come back
+    wait_idle(qtbot, widget)
+    assert len(prompts.data) == 1
+    np.testing.assert_array_equal(widget._result.to_full(volume.shape[1:]), with_centre)

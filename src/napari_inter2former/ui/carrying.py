@@ -154,7 +154,7 @@ class CarryMixin:
         before = Snapshot(self._points.coords, self._points.positive, self._obj, self._result)
         centre = self.centre_click_check.isChecked()
         obj = ObjectState(next(self._tokens), new_spec, seed=(result.mask, result.offset), predict_seed=not centre,
-                   label_id=label_id, extra_box=result.window)
+                          label_id=label_id, extra_box=result.window, centre_click=centre)
         coords = self._empty_points(self._image.ndim).coords
         if centre:  # a visible, movable point: the user sees (and may change) the prompt
             coords = self._point_coords(new_spec, *interior_point(result.mask, result.offset))[None]

@@ -50,6 +50,7 @@ class ObjectState:
     predict_seed: bool = False  # carried without a click: predict from the seed before using it
     label_id: int | None = None  # id it will be committed with (None: a new id)
     extra_box: tuple | None = None  # region of the old label to clear on commit
+    centre_click: bool = False  # carried with a centre click: without any click, the mask alone prompts
 
 
 @dataclass

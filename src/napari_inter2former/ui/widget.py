@@ -444,7 +444,14 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, OwnLayersMixin, CommitM
     def _object_for(self, state: Snapshot) -> ObjectState | None:
         """The object the points in `state` describe; raises PlaneError/ClickError when they cannot."""
         if len(state.coords) == 0:
-            return self._obj if self._obj is not None and self._obj.seed is not None else None
+            obj = self._obj
+            if obj is None or obj.seed is None:
+                return None
+            if obj.centre_click and not obj.predict_seed:
+                # The carried object's centre click was deleted: predict from the mask alone, as
+                # with "Carry with a centre click" off, rather than show the previous slice's mask.
+                return replace(obj, token=next(self._tokens), predict_seed=True, centre_click=False)
+            return obj
         template = self._obj.spec if self._obj is not None else \
             self._shown_spec()
         planes = {point_plane(c, template) for c in state.coords}
