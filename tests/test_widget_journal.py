@@ -122,3 +122,24 @@ def test_ctrl_z_after_a_brush_stroke_undoes_the_stroke_not_the_commit(qtbot, ope
     keys.release_key("Control-Z")
     np.testing.assert_array_equal(target.data, committed)
     assert "undid: hand edit" in widget.status_label.text()
+
+
+def test_a_redone_commit_is_not_reported_as_an_object_in_progress(qtbot, open_widget, nuclei):
+    import warnings
+
+    viewer, widget = open_widget(DiskPredictor(grow=5), nuclei, name="nuclei")
+    prompts = viewer.layers[PROMPTS_NAME]
+    prompts.add([80, 80])
+    wait_idle(qtbot, widget)
+    _commit_at(qtbot, viewer, widget, 80, 90)  # a second click, then commit
+    widget.undo()  # the commit
+    widget.undo()  # the second click
+    widget.redo()
+    widget.redo()  # the commit again: nothing is in progress
+    wait_idle(qtbot, widget)
+    assert widget._obj is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "ends with an object in progress" was warned here
+        rebuilt = replay(widget.journal_path)
+    np.testing.assert_array_equal(rebuilt, np.asarray(widget._target.data))
+    assert rebuilt.any()

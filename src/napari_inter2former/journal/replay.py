@@ -140,6 +140,8 @@ def replay(journal: str | os.PathLike, labels: np.ndarray | None = None, image=N
             else:
                 if kind == "prompts":
                     pending = event if event.get("clicks") else None
+                elif kind == "redo":  # a commit done again: its object is no longer in progress
+                    pending = None
                 _replay_other(event, kind, labels, applied, undone, known, skipped, unknown)
         except JournalError:
             raise
