@@ -219,6 +219,35 @@ def test_wide_float_and_int_images_normalise_like_their_signal(offset, gain):
         np.testing.assert_allclose(as_int, reference, atol=1e-3)
 
 
+
+@pytest.mark.parametrize("dtype, limit", [(np.float64, 1.7e308), (np.float32, 3.4e38)])
+def test_values_near_the_dtypes_limits_normalise_without_overflow(dtype, limit):
+    # The spread high - low overflowed to inf: the object read as NaN and the click gave 1 px.
+    yy, xx = np.mgrid[:64, :64]
+    disk = (yy - 32) ** 2 + (xx - 32) ** 2 < 200
+    image = np.where(disk, limit, -limit).astype(dtype)
+    with np.errstate(over="raise", invalid="raise"):
+        source = ImageSource(image)
+        normalised = source.read(0, 64, 0, 64)
+    np.testing.assert_array_equal(normalised[0], disk.astype(np.float32))
+
+
+def test_percentiles_do_not_depend_on_where_the_objects_sit():
+    # A big in-memory image was sampled in 64 patches at fixed places: the same objects elsewhere
+    # on the canvas gave other percentiles, so other masks. A planar view reads the same way.
+    from napari_inter2former.journal import PlaneSpec, PlaneView
+
+    content = np.random.default_rng(1).gamma(2.0, 100.0, (400, 400)).astype(np.float32)
+    ranges = []
+    for y, x in [(100, 100), (700, 1300), (1500, 260)]:
+        canvas = np.full((2200, 2200), 10.0, np.float32)  # 4.8 Mpx: past the direct-read size
+        canvas[y:y + 400, x:x + 400] = content
+        for array in (canvas, PlaneView(canvas[None], PlaneSpec((0, None, None), 1, 2))):
+            source = ImageSource(array)
+            ranges.append((float(source.low[0]), float(source.high[0])))
+    assert len(set(ranges)) == 1, ranges
+
+
 def test_the_command_lines_random_weights_word_is_explained():
     with pytest.raises(ValueError, match="pass weights=None"):
         Predictor(weights="random")

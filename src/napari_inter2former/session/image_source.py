@@ -1,7 +1,8 @@
 """Read normalised 3-channel regions from a 2-D image that may be lazy (dask, zarr).
 
-Intensities are normalised with percentiles of the whole slice (sampled on big
-images), so every tile is scaled alike and tiles never disagree at seams.
+Intensities are normalised with percentiles of the whole slice (a strided sample of
+an in-memory image, a grid of patches of a big lazy one), so every tile is scaled alike
+and tiles never disagree at seams.
 Channel policy: 1 channel -> grey, 3 (or 4, alpha dropped) -> RGB, other counts
 -> the maximum over individually normalised channels (a fluorescence overlay).
 """
@@ -14,19 +15,22 @@ from .errors import ImageError
 
 MIN_SIDE = 8
 LOW_PERCENTILE, HIGH_PERCENTILE = 0.5, 99.8
-_DIRECT_STATS_PIXELS = 4_000_000  # below this, sample by striding the whole array
-_PATCH, _PATCH_GRID = 128, 8  # above it: read an 8x8 grid of 128^2 patches only
+_DIRECT_STATS_PIXELS = 4_000_000  # lazy images below this are read whole for the percentiles
+_PATCH, _PATCH_GRID = 128, 8  # larger lazy ones: an 8x8 grid of 128^2 patches only
 _BAND_PIXELS = 16_000_000  # the full min/max pass reads row bands of about this many values
 _NOT_FINITE = "image contains NaN or infinite values; replace them before segmenting"
 MAX_CHANNELS_LAST = 8  # a last axis longer than this and than a side is not channels
 
 
-def _is_lazy(array) -> bool:
-    return not isinstance(array, np.ndarray)
-
-
 def _is_dask(array) -> bool:
     return hasattr(array, "dask") and hasattr(array, "compute")
+
+
+def _in_memory(array) -> bool:
+    """A numpy array in RAM, or a plane of one (journal.planes.PlaneView): a strided read of the
+    whole image costs little. Not a memmap: striding one reads pages across the whole file."""
+    backing = array.data if hasattr(array, "read_many") else array
+    return isinstance(backing, np.ndarray) and not isinstance(backing, np.memmap)
 
 
 class ImageSource:
@@ -85,6 +89,8 @@ class ImageSource:
             raise ImageError("image has no channels")
         self.rgb = self.channels in (3, 4)
         self.low, self.high = self._percentiles()
+        self._half_low = self.low * 0.5
+        self._half_spread = self.high * 0.5 - self._half_low
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -109,9 +115,12 @@ class ImageSource:
 
     def _sample(self) -> np.ndarray:
         h, w = self.height, self.width
-        if h * w <= _DIRECT_STATS_PIXELS and not _is_lazy(self.array):
-            step = max(1, int(np.sqrt(h * w / 1_000_000)))
-            return self._raw(0, h, 0, w)[::step, ::step]
+        step = max(1, int(np.sqrt(h * w / 1_000_000)))
+        if _in_memory(self.array):
+            # About a million pixels spread over the whole image: the percentiles do not depend
+            # on where the objects sit, as they would with patches at fixed places.
+            strided = self.array[:, ::step, ::step] if self._channels_first else self.array[::step, ::step]
+            return self._as_region(strided)
         if h * w <= _DIRECT_STATS_PIXELS:
             return self._raw(0, h, 0, w)
         corners = [(gy, gx) for gy in np.linspace(0, max(0, h - _PATCH), _PATCH_GRID).astype(int)
@@ -133,8 +142,11 @@ class ImageSource:
         sample = self._sample().reshape(-1, self.channels)
         if not np.isfinite(sample).all():
             raise ImageError(_NOT_FINITE)
-        low = np.percentile(sample, LOW_PERCENTILE, axis=0).astype(self._work)
-        high = np.percentile(sample, HIGH_PERCENTILE, axis=0).astype(self._work)
+        # On halved values (exact: a power of two), so interpolating between values near the
+        # dtype's limits cannot overflow.
+        half = sample * 0.5
+        low = (np.percentile(half, LOW_PERCENTILE, axis=0) * 2).astype(self._work)
+        high = (np.percentile(half, HIGH_PERCENTILE, axis=0) * 2).astype(self._work)
         flat = high <= low
         if flat.all():
             lo, hi = sample.min(axis=0), sample.max(axis=0)
@@ -182,7 +194,8 @@ class ImageSource:
         raw = self._raw(ry0, ry1, rx0, rx1)
         if not np.isfinite(raw).all():
             raise ImageError(f"image region y {ry0}:{ry1}, x {rx0}:{rx1} contains NaN or infinite values")
-        norm = np.clip((raw - self.low) / (self.high - self.low), 0.0, 1.0)
+        # Halved: the spread of values near the dtype's limits (±1.7e308) would overflow to inf.
+        norm = np.clip((raw * 0.5 - self._half_low) / self._half_spread, 0.0, 1.0)
         if self.rgb:
             planes = np.moveaxis(norm[..., :3], -1, 0)
         else:
