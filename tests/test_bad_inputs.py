@@ -82,6 +82,26 @@ def test_a_few_channels_last_are_still_channels():
     assert source.channels == 8
 
 
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_a_channel_stack_is_the_maximum_of_its_channels_not_colour(channels):
+    # Three or four stains chosen as "all" were read as RGB(A): a fourth was dropped as alpha.
+    from napari_inter2former.journal import PlaneSpec, PlaneView
+
+    stack = np.random.default_rng(0).random((channels, 64, 64)).astype(np.float32) * 0.01
+    stack[-1, 20:40, 20:40] += 5.0  # an object in the last stain only
+    colour_last = np.moveaxis(stack, 0, -1)
+    for source in (ImageSource(stack, channel_axis=0),
+                   ImageSource(PlaneView(stack, PlaneSpec((None, None, None), 1, 2, 0))),
+                   ImageSource(PlaneView(stack[None], PlaneSpec((0, None, None, None), 2, 3, 1)))):
+        assert not source.rgb
+        normalised = source.read(0, 64, 0, 64)
+        assert normalised[:, 30, 30].min() > 0.99  # the stain holding the object, in all three model channels
+    assert ImageSource(colour_last).rgb  # trailing channels stay colour (RGBA: alpha dropped)
+    rgb_layer_plane = PlaneView(colour_last[None], PlaneSpec((0, None, None, None), 1, 2, 3))
+    assert ImageSource(rgb_layer_plane).rgb
+
+
 def test_channel_axis_past_the_last_axis_is_rejected():
     with pytest.raises(ImageError, match="channel_axis 5 does not exist in a 3-D image"):
         ImageSource(np.zeros((16, 16, 3)), channel_axis=5)

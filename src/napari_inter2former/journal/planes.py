@@ -41,6 +41,12 @@ class PlaneSpec:
     def uses_all_channels(self) -> bool:
         return self.channel_axis is not None and self.index[self.channel_axis] is None
 
+    @property
+    def channel_stack(self) -> bool:
+        """All channels of an axis before the rows and columns (C x Y x X, T x C x Y x X): separate
+        stains, not the trailing colour axis of an RGB(A) image."""
+        return self.uses_all_channels and self.channel_axis < min(self.rows_axis, self.cols_axis)
+
 
 class PlaneView:
     """A lazy (H, W) or (H, W, C) view of one plane of an nD array.
@@ -67,6 +73,7 @@ class PlaneView:
         self.shape = (h, w, data.shape[spec.channel_axis]) if spec.uses_all_channels else (h, w)
         self.dtype = np.dtype(data.dtype)
         self.ndim = len(self.shape)
+        self.channel_stack = spec.channel_stack  # ImageSource: never read as RGB
 
     def _full_index(self, rows: slice, cols: slice, channels=slice(None)) -> tuple:
         spec = self.spec

@@ -3,8 +3,9 @@
 Intensities are normalised with percentiles of the whole slice (a strided sample of
 an in-memory image, a grid of patches of a big lazy one), so every tile is scaled alike
 and tiles never disagree at seams.
-Channel policy: 1 channel -> grey, 3 (or 4, alpha dropped) -> RGB, other counts
--> the maximum over individually normalised channels (a fluorescence overlay).
+Channel policy: 1 channel -> grey; 3 (or 4, alpha dropped) trailing channels -> RGB;
+a channel stack (channel_axis=0) and other counts -> the maximum over individually
+normalised channels (a fluorescence overlay).
 """
 
 from __future__ import annotations
@@ -87,7 +88,10 @@ class ImageSource:
             raise ImageError(f"{self.channels} channels on a {self.height} x {self.width} image looks wrong; " + read_as)
         if self.channels < 1:
             raise ImageError("image has no channels")
-        self.rgb = self.channels in (3, 4)
+        # A channel stack (channel_axis=0, or a plane whose channels precede its rows and columns)
+        # holds separate stains: never colour, whatever their count.
+        stack = self._channels_first or bool(getattr(array, "channel_stack", False))
+        self.rgb = self.channels in (3, 4) and not stack
         self.low, self.high = self._percentiles()
         self._half_low = self.low * 0.5
         self._half_spread = self.high * 0.5 - self._half_low
