@@ -72,3 +72,37 @@ def test_demo_without_a_qt_binding_says_what_to_install(monkeypatch, capsys):
     assert cli_main(["demo"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("napari-inter2former demo: error: no Qt binding") and 'napari[pyqt6]' in err
+
+
+def test_evaluate_checks_its_output_place_before_evaluating(tmp_path, capsys):
+    from test_training import _write_folder
+
+    _write_folder(tmp_path / "data")
+    taken = tmp_path / "a-file"
+    taken.write_text("")
+    assert cli_main(["evaluate", str(tmp_path / "data"), "--methods", "watershed", "--out", str(taken),
+                     "--no-progress"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"napari-inter2former evaluate: error: cannot write the results to {taken}")
+    assert "evaluated" not in captured.out  # refused before any object was clicked
+
+
+def test_evaluate_refuses_a_carry_iou_out_of_range(capsys):
+    for value in ("1.5", "-1", "0"):
+        assert cli_main(["evaluate", "nowhere", "--carry-iou", value]) == 2
+        assert "--carry-iou must be in (0, 1]" in capsys.readouterr().err
+
+
+def test_evaluate_refuses_colour_label_files(tmp_path, capsys):
+    import numpy as np
+    import tifffile
+
+    for sub in ("images", "labels"):
+        (tmp_path / sub).mkdir()
+    labels = np.zeros((40, 40, 3), np.uint16)
+    labels[10:20, 10:20] = 1
+    tifffile.imwrite(tmp_path / "images" / "rgb.tif", (labels * 200).astype(np.uint8))
+    tifffile.imwrite(tmp_path / "labels" / "rgb.tif", labels)
+    assert cli_main(["evaluate", str(tmp_path), "--methods", "watershed", "--out", str(tmp_path / "out"),
+                     "--no-progress"]) == 2
+    assert "an instance map is (H, W)" in capsys.readouterr().err

@@ -8,7 +8,9 @@ from scipy.ndimage import distance_transform_edt
 from napari_inter2former.evaluation import DataError, accuracy_summary, clicks_to_reach, first_click, iou, next_click, pick_targets
 from napari_inter2former.evaluation.clicker import border_distance, deepest_point
 from napari_inter2former.evaluation.data import Pair, find_pairs, limit_pairs, load_pair, subset_of
+from napari_inter2former.evaluation.methods import Method
 from napari_inter2former.evaluation.metrics import pad_trajectory
+from napari_inter2former.evaluation.runner import run_object
 
 
 def rect(shape, y0, y1, x0, x1):
@@ -66,6 +68,53 @@ def test_equal_error_depths_give_a_negative_click():
     pred = rect((30, 30), 20, 26, 20, 26)  # FN and FP are identical 6x6 squares
     click = next_click(gt, pred)
     assert not click.positive and (click.y, click.x) == (22, 22)
+
+
+
+def test_a_clicked_pixel_is_never_clicked_again():
+    # RITM's not_clicked_map: a method that ignores a click is shown the next error pixel.
+    gt = rect((30, 30), 5, 25, 5, 25)
+    pred = np.zeros_like(gt)
+    first = next_click(gt, pred)
+    again = next_click(gt, pred, [(first.y, first.x, True)])
+    assert again.positive and (again.y, again.x) != (first.y, first.x)
+    # the distances stay those of the whole error region: the runner-up is a neighbour of the centre
+    assert abs(again.y - first.y) + abs(again.x - first.x) <= 2
+    one_px = gt.copy()
+    one_px[10, 10] = False  # the only error, already clicked: no next click
+    assert next_click(gt, one_px, [(10, 10, True)]) is None
+    assert next_click(gt, one_px) == (10, 10, True)
+
+
+def test_a_method_that_ignores_clicks_gets_distinct_clicks():
+    class Stubborn(Method):
+        name = "stubborn"
+
+        def set_image(self, image):
+            pass
+
+        def click(self, y, x, positive):
+            return np.zeros(self.shape, bool)
+
+        def start_object(self):
+            pass
+
+        def set_target(self, gt):
+            self.shape = gt.shape
+
+    traj = run_object(Stubborn(), rect((40, 40), 5, 35, 5, 35), max_clicks=20)
+    assert len(traj.clicks) == 20 and len({(y, x) for y, x, _ in traj.clicks}) == 20
+
+
+
+def test_stored_ious_are_not_rounded_onto_a_threshold():
+    # 0.899999667 was stored as 0.9 and counted as reaching NoC@90.
+    from napari_inter2former.evaluation.runner import Trajectory
+
+    traj = Trajectory(clicks=[(1, 1, True)] * 3, ious=[0.5, 0.899999667, 0.899999667], latency_s=[0.0] * 3)
+    stored = traj.to_json()["ious"]
+    summary = accuracy_summary([stored], 3)
+    assert summary["noc90"] == 3 and summary["nof90"] == 1
 
 
 def test_no_click_when_prediction_is_perfect_and_shape_checked():

@@ -57,8 +57,17 @@ def run(args: argparse.Namespace) -> int:
             print(f"napari-inter2former evaluate: error: --{name.replace('_', '-')} must be at least {least}, "
                   f"got {value}", file=sys.stderr)
             return 2
+    if not 0.0 < args.carry_iou <= 1.0:
+        print(f"napari-inter2former evaluate: error: --carry-iou must be in (0, 1], got {args.carry_iou}",
+              file=sys.stderr)
+        return 2
     weights = None if args.random_init else args.weights
     out = Path(args.out) if args.out else Path("runs") / "evaluation" / f"{Path(args.data).name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    try:  # before the evaluation, which may take hours, not after it
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"napari-inter2former evaluate: error: cannot write the results to {out}: {exc}", file=sys.stderr)
+        return 2
     expected: tuple[type[BaseException], ...] = (DataError, ValueError, FileNotFoundError, ImportError)
     if "inter2former" in args.methods:
         from ..model.weights import WeightsError  # imports torch: only when the model is used

@@ -107,6 +107,11 @@ def load_pair(pair: Pair) -> Loaded:
     labels = _read_tiff(pair.label_path)
     if labels.ndim not in (2, 3):
         raise DataError(f"labels of {pair.name} must be 2-D or 3-D, got shape {labels.shape}")
+    if labels.ndim == 3 and labels.shape[-1] <= 4:
+        # A volume is (Z, Y, X); a last axis this short is a colour label file, which would
+        # otherwise be read as a stack of one-row-wide slices.
+        raise DataError(f"labels of {pair.name} have shape {labels.shape}: an instance map is (H, W) "
+                        "(or (Z, Y, X) for a volume), not colour")
     if labels.dtype.kind not in "ui":
         raise DataError(f"labels of {pair.name} must be an integer instance map, got {labels.dtype}")
     spatial = image.shape[: labels.ndim]

@@ -34,7 +34,7 @@ class Trajectory:
 
     def to_json(self) -> dict:
         out = {"clicks": [[int(y), int(x), bool(p)] for y, x, p in self.clicks],
-               "ious": [round(v, 6) for v in self.ious],
+               "ious": [float(v) for v in self.ious],  # unrounded: NoC compares them with thresholds
                "latency_ms": [round(v * 1000, 3) for v in self.latency_s]}
         if self.seeded_iou is not None:
             out["seeded_iou"] = round(self.seeded_iou, 6)
@@ -53,8 +53,8 @@ def _timed(method: Method, call, *args) -> tuple[np.ndarray, float, float]:
 def _click_until(method: Method, gt: np.ndarray, pred: np.ndarray, traj: Trajectory, max_clicks: int,
                  stop_iou: float | None, min_clicks: int) -> Trajectory:
     while len(traj.clicks) < max_clicks:
-        click = next_click(gt, pred)
-        if click is None:  # prediction equals the ground truth: nothing left to click
+        click = next_click(gt, pred, traj.clicks)
+        if click is None:  # no unclicked pixel is in error: nothing left to click
             break
         pred, latency, encode = _timed(method, method.click, click.y, click.x, click.positive)
         if pred.shape != gt.shape:
