@@ -271,3 +271,17 @@ def test_percentiles_do_not_depend_on_where_the_objects_sit():
 def test_the_command_lines_random_weights_word_is_explained():
     with pytest.raises(ValueError, match="pass weights=None"):
         Predictor(weights="random")
+
+
+def test_a_given_intensity_range_is_checked_and_keyed():
+    image = np.random.default_rng(0).random((32, 32)).astype(np.float32)
+    for bad in [(5, 5), (1, 0), (float("nan"), 1), ("low", 1), (1,)]:
+        with pytest.raises(ImageError, match="intensity_range"):
+            ImageSource(image, intensity_range=bad)
+    predictor = Predictor(weights=None)
+    predictor.set_image(image, key="plane", intensity_range=(0.0, 0.5))
+    first = predictor._source
+    predictor.set_image(image, key="plane", intensity_range=(0.0, 0.25))  # same key, other range
+    assert predictor._source is not first and float(predictor._source.high[0]) == 0.25
+    predictor.set_image(image, key="plane", intensity_range=(0.0, 0.5))
+    assert predictor._source is first  # kept in the keyed cache

@@ -66,3 +66,30 @@ def test_small_nuclei_do_not_vanish_under_corrective_clicks():
             ious.append((pred & target).sum() / (pred | target).sum())
         assert result.extra["zoom"] > 1.0, "a small nucleus should be decoded magnified"
         assert min(ious) >= 0.5 and max(ious) >= 0.75, f"label {object_id}: IoUs {np.round(ious, 2)}"
+
+
+def test_contrast_limits_rescue_an_image_with_bright_debris():
+    # usage.md, "Intensities": saturated specks on 0.5 % of the plane become the 99.8th
+    # percentile and the nuclei read as nearly black. A range that shows the nuclei (what a user
+    # sets as contrast limits) gives the model back its input.
+    from napari_inter2former._sample_data import nuclei_2d
+
+    clean = nuclei_2d()[0][0].astype(np.float32) * 20 + 100
+    rng = np.random.default_rng(0)
+    debris = clean.copy()
+    for y, x in rng.integers(0, clean.shape[0] - 3, (int(0.005 * clean.size / 9), 2)):
+        debris[y:y + 3, x:x + 3] = 60000
+    debris = debris.astype(np.uint16)
+    predictor = Predictor()
+    predictor.set_image(clean)
+    reference = predictor.new_session().add_click(120, 85).to_full(clean.shape)
+    predictor.set_image(debris)
+    lost = predictor.new_session().add_click(120, 85).to_full(clean.shape)
+    predictor.set_image(debris, intensity_range=(float(clean.min()), float(clean.max())))
+    rescued = predictor.new_session().add_click(120, 85).to_full(clean.shape)
+
+    def iou(a, b):
+        return (a & b).sum() / (a | b).sum()
+
+    assert reference.sum() > 500
+    assert iou(lost, reference) < 0.5 and iou(rescued, reference) > 0.9, (lost.sum(), rescued.sum(), reference.sum())

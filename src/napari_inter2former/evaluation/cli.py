@@ -70,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     expected: tuple[type[BaseException], ...] = (DataError, ValueError, FileNotFoundError, ImportError)
     if "inter2former" in args.methods:
-        from ..model.weights import WeightsError  # imports torch: only when the model is used
+        from ..model.weights import (
+            WeightsError,  # imports torch: only when the model is used
+        )
 
         expected += (WeightsError,)
     try:

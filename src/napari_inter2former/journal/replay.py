@@ -30,7 +30,7 @@ MODES = ("masks", "predict")
 def _predict_mask(event: dict, image, predictor) -> tuple[np.ndarray, tuple[int, int]]:
     spec = PlaneSpec.from_json(event["image_plane"])
     plane = PlaneView(image, spec)
-    predictor.set_image(plane, key=("replay", spec))
+    predictor.set_image(plane, key=("replay", spec), intensity_range=event.get("intensity_range"))
     session = predictor.new_session()
     if event.get("seed"):
         seed, offset = decode_mask(event["seed"])

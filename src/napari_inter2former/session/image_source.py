@@ -37,7 +37,7 @@ def _in_memory(array) -> bool:
 class ImageSource:
     """A 2-D (H, W) or (H, W, C) image; `channel_axis` says where channels are if not last."""
 
-    def __init__(self, array, channel_axis: int | None = None):
+    def __init__(self, array, channel_axis: int | None = None, intensity_range: tuple[float, float] | None = None):
         if not hasattr(array, "shape") or not hasattr(array, "dtype"):
             array = np.asarray(array)
         ndim = len(array.shape)
@@ -92,7 +92,10 @@ class ImageSource:
         # holds separate stains: never colour, whatever their count.
         stack = self._channels_first or bool(getattr(array, "channel_stack", False))
         self.rgb = self.channels in (3, 4) and not stack
-        self.low, self.high = self._percentiles()
+        if intensity_range is None:
+            self.low, self.high = self._percentiles()
+        else:  # given (a viewer's contrast limits): the same for every channel, nothing is read
+            self.low, self.high = self._given_range(intensity_range)
         self._half_low = self.low * 0.5
         self._half_spread = self.high * 0.5 - self._half_low
 
@@ -164,6 +167,15 @@ class ImageSource:
         # low + 1 is low itself for huge values: then any positive spread
         high = np.where(high > low, high, np.maximum(low + 1.0, np.nextafter(low, np.inf))).astype(self._work)
         return low, high
+
+    def _given_range(self, intensity_range) -> tuple[np.ndarray, np.ndarray]:
+        try:
+            low, high = (float(v) for v in intensity_range)
+        except (TypeError, ValueError):
+            raise ImageError(f"intensity_range must be two numbers (low, high), got {intensity_range!r}") from None
+        if not (np.isfinite(low) and np.isfinite(high) and high > low):
+            raise ImageError(f"intensity_range must be finite with low < high, got ({low}, {high})")
+        return (np.full(self.channels, low, self._work), np.full(self.channels, high, self._work))
 
     def _extremes(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-channel min and max of the whole image, read in row bands (bounded memory)."""

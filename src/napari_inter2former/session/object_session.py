@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..model.reference_map import LIKELY_BG, UNKNOWN, paint_click, seed_reference_map, update_reference_map
+from ..model.reference_map import (
+    LIKELY_BG,
+    UNKNOWN,
+    paint_click,
+    seed_reference_map,
+    update_reference_map,
+)
 from .clicks import Click, MaskResult
 from .errors import ClickError
 from .window import (

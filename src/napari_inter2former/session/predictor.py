@@ -78,9 +78,15 @@ class Predictor:
         self.lock = threading.RLock()
 
     # ----- image
-    def set_image(self, image, channel_axis: int | None = None, key=None) -> None:
+    def set_image(self, image, channel_axis: int | None = None, key=None,
+                  intensity_range: tuple[float, float] | None = None) -> None:
         """Make `image` current. Cheap: only intensity statistics are computed now;
-        tiles are encoded when a click needs them. Passing the same `key` again keeps the cache."""
+        tiles are encoded when a click needs them. Passing the same `key` again keeps the cache.
+        `intensity_range` (low, high) replaces the percentile scaling (e.g. a viewer's contrast
+        limits); the same key with another range is another image."""
+        if intensity_range is not None:
+            intensity_range = (float(intensity_range[0]), float(intensity_range[1]))
+            key = None if key is None else (key, intensity_range)
         with self.lock:
             if key is not None and key == self.image_key and self._source is not None:
                 return
@@ -90,7 +96,7 @@ class Predictor:
                 self.image_key = key
                 self._share_budget()
                 return
-            source = ImageSource(image, channel_axis=channel_axis)
+            source = ImageSource(image, channel_axis=channel_axis, intensity_range=intensity_range)
             self._source = source
             self._cache = TiledFeatureCache(self.model, source, self.tile_size, self.halo, self.cache_bytes)
             self.image_key = key

@@ -16,7 +16,7 @@ from ..session import MaskResult
 from .engine import CarryRunJob, CarryRunOutcome, CarryStep, interior_point
 from .history import Action
 from .label_region import label_region
-from .layers import PlaneError, base_data, plane_key, spatial_shape, spec_plane
+from .layers import PlaneError, base_data, spatial_shape, spec_plane
 from .state import ObjectState, Snapshot, guarded, notify
 
 CARRY_MIN_AREA = 10
@@ -184,7 +184,8 @@ class CarryMixin:
             if not 0 <= index < size:
                 break
             s = replace(spec, index=tuple(index if a == axis else v for a, v in enumerate(spec.index)))
-            steps.append(CarryStep(plane_key(self._image, s), PlaneView(base_data(self._image), s), (s, axis)))
+            steps.append(CarryStep(self._plane_key(s), PlaneView(base_data(self._image), s), (s, axis),
+                                   self._intensity_range()))
         if not steps:
             notify("info", "No slices left in that direction.")
             return

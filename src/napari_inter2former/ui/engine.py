@@ -40,6 +40,7 @@ class ObjectSpec:
     plane: object  # a 2-D (H, W[, C]) array-like (journal.PlaneView)
     seed: tuple[np.ndarray, tuple[int, int]] | None = None
     predict_seed: bool = False  # carried objects: predict from the seed first, then use that as the base
+    intensity_range: tuple[float, float] | None = None  # the layer's contrast limits, when they normalise
 
 
 @dataclass
@@ -60,6 +61,7 @@ class CarryStep:
     plane_key: Hashable
     plane: object
     spec: object  # the widget's plane description, passed back untouched
+    intensity_range: tuple[float, float] | None = None
 
 
 @dataclass
@@ -93,7 +95,7 @@ class Engine:
 
     def _sync_object(self, obj: ObjectSpec, progress) -> MaskResult | None:
         """Make the session belong to `obj`; returns the seeded result (if any)."""
-        self.predictor.set_image(obj.plane, key=obj.plane_key)
+        self.predictor.set_image(obj.plane, key=obj.plane_key, intensity_range=obj.intensity_range)
         if self.token == obj.token and self.key == obj.plane_key and self.session is not None:
             return None
         self.session, self.token = self.predictor.new_session(), None
@@ -139,7 +141,7 @@ class Engine:
             if job.cancel.is_set():
                 return CarryRunOutcome(i, total, "cancelled")
             progress(i, total)
-            self.predictor.set_image(step.plane, key=step.plane_key)
+            self.predictor.set_image(step.plane, key=step.plane_key, intensity_range=step.intensity_range)
             session = self.predictor.new_session()
             session.start_from_mask(mask, offset)
             clicks = ()

@@ -152,6 +152,7 @@ class JournalMixin:
             "image_plane": obj.spec.to_json(), "target_plane": patch.plane.spec.to_json(),
             "clicks": [[c.y, c.x, int(c.positive)] for c in clicks],
             "seed": seed, "seed_predict": bool(obj.predict_seed),
+            "intensity_range": list(self._intensity_range() or ()) or None,  # None: percentiles
             "mask": encode_mask(result.mask, result.offset),
             "overwrite": self.overwrite_check.isChecked(),
             "extra_box": list(map(int, obj.extra_box)) if obj.extra_box is not None else None,

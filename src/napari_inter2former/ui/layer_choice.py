@@ -110,6 +110,7 @@ class LayerChoiceMixin:
     def _watch_image_data(self, on: bool) -> None:
         if self._image is None:
             return
+        self._watch_contrast(on)
         emitter = self._image.events.data
         if on:
             self._image_shape = spatial_shape(self._image)

@@ -42,6 +42,7 @@ from ..session import Click, ClickError, ImageError, MaskResult
 from .carrying import CarryMixin
 from .channels import ChannelMixin
 from .committing import CommitMixin
+from .contrast import ContrastMixin
 from .editing import EditMixin
 from .engine import (
     Cancelled,
@@ -63,7 +64,6 @@ from .layers import (
     POSITIVE_COLOR,
     PlaneError,
     base_data,
-    plane_key,
     plane_spec,
     point_plane,
     spatial_shape,
@@ -98,8 +98,8 @@ def scale_text(zoom: float) -> str:
     return f" shrunk ×{zoom:.3g}" if zoom < 1.0 else ""
 
 
-class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, OwnLayersMixin, CommitMixin, EditMixin, CarryMixin,
-                         JournalMixin, HandEditMixin, QWidget):
+class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, ContrastMixin, OwnLayersMixin, CommitMixin, EditMixin,
+                         CarryMixin, JournalMixin, HandEditMixin, QWidget):
     """Dock widget for click-based segmentation with Inter2Former."""
 
     def __init__(self, napari_viewer, predictor=None, journal_dir: str | os.PathLike | None = None, parent=None):
@@ -196,6 +196,12 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, OwnLayersMixin, CommitM
         row.addWidget(self.overwrite_check)
         root.addLayout(row)
         root.addWidget(self.centre_click_check)
+        self.contrast_check = QCheckBox("Normalise by the contrast limits")
+        self.contrast_check.setToolTip("Off: the model sees the image scaled from its 0.5th to its 99.8th "
+                                       "percentile. On: scaled by the image layer's contrast limits, as shown "
+                                       "(for bright debris or very sparse objects)")
+        self.contrast_check.toggled.connect(self._on_contrast_choice)
+        root.addWidget(self.contrast_check)
 
         grid = QGridLayout()
         buttons = [
@@ -551,8 +557,8 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, OwnLayersMixin, CommitM
             return
         spec = obj.spec
         view = PlaneView(base_data(self._image), spec)
-        job = PredictJob(self._gen, obj=ObjectSpec(obj.token, plane_key(self._image, spec), view,
-                                                   obj.seed, obj.predict_seed), clicks=clicks)
+        job = PredictJob(self._gen, obj=ObjectSpec(obj.token, self._plane_key(spec), view, obj.seed,
+                                                   obj.predict_seed, self._intensity_range()), clicks=clicks)
         try:
             self._submit(job)
         except Exception as exc:  # e.g. weights that fail to load

@@ -1,0 +1,61 @@
+"""'Normalise by the contrast limits': the image layer's limits replace the percentile scaling."""
+
+from __future__ import annotations
+
+import numpy as np
+from conftest import DiskPredictor, wait_idle
+
+from napari_inter2former.journal import read_journal, replay
+from napari_inter2former.ui.layers import PROMPTS_NAME
+
+
+class RangeRecorder(DiskPredictor):
+    """The disk decoder, noting the intensity range of every image it is given."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.ranges = []
+
+    def set_image(self, image, channel_axis=None, key=None, intensity_range=None):
+        self.ranges.append(None if intensity_range is None else tuple(intensity_range))
+        super().set_image(image, channel_axis=channel_axis, key=key, intensity_range=intensity_range)
+
+
+def test_contrast_limits_normalise_when_chosen_and_follow_their_changes(qtbot, open_widget, nuclei):
+    predictor = RangeRecorder(grow=5)
+    viewer, widget = open_widget(predictor, nuclei, name="nuclei")
+    image = viewer.layers["nuclei"]
+    prompts = viewer.layers[PROMPTS_NAME]
+    prompts.add([120, 85])
+    wait_idle(qtbot, widget)
+    assert predictor.ranges[-1] is None  # off by default: percentiles
+    widget.contrast_check.setChecked(True)  # the object in progress is predicted again
+    wait_idle(qtbot, widget)
+    assert predictor.ranges[-1] == tuple(float(v) for v in image.contrast_limits)
+    assert predictor._source.high[0] == float(image.contrast_limits[1])
+    image.contrast_limits = (10.0, 90.0)
+    wait_idle(qtbot, widget)
+    assert predictor.ranges[-1] == (10.0, 90.0) and predictor._source.low[0] == 10.0
+    widget.commit()
+    (commit,) = [e for e in read_journal(widget.journal_path)[1] if e["type"] == "commit"]
+    assert commit["intensity_range"] == [10.0, 90.0]
+    # predict-mode replay reads the range from the journal
+    replayed = RangeRecorder(grow=5)
+    rebuilt = replay(widget.journal_path, image=nuclei, mode="predict", predictor=replayed)
+    assert replayed.ranges == [(10.0, 90.0)]
+    np.testing.assert_array_equal(rebuilt, np.asarray(widget._target.data))
+    widget.contrast_check.setChecked(False)
+    prompts.add([300, 300])
+    wait_idle(qtbot, widget)
+    assert predictor.ranges[-1] is None
+
+
+def test_limit_changes_while_off_change_nothing(qtbot, open_widget, nuclei):
+    predictor = RangeRecorder(grow=5)
+    viewer, widget = open_widget(predictor, nuclei, name="nuclei")
+    viewer.layers[PROMPTS_NAME].add([120, 85])
+    wait_idle(qtbot, widget)
+    calls = len(predictor.ranges)
+    viewer.layers["nuclei"].contrast_limits = (10.0, 90.0)
+    wait_idle(qtbot, widget)
+    assert len(predictor.ranges) == calls
