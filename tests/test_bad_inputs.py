@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from napari_inter2former.model import Inter2Former
-from napari_inter2former.session import Click, ClickError, ImageError, ImageSource, Predictor, WindowPolicy
+from napari_inter2former.session import (
+    Click,
+    ClickError,
+    ImageError,
+    ImageSource,
+    Predictor,
+    WindowPolicy,
+)
 
 
 @pytest.fixture(scope="module")

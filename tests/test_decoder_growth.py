@@ -8,7 +8,11 @@ import pytest
 import torch
 
 from napari_inter2former.model import Inter2Former
-from napari_inter2former.model.reference_map import initial_reference_map, paint_click, update_reference_map
+from napari_inter2former.model.reference_map import (
+    initial_reference_map,
+    paint_click,
+    update_reference_map,
+)
 from napari_inter2former.training.decoder_growth import grow_token_decoder
 
 H, W = 64, 96

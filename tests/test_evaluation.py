@@ -5,9 +5,23 @@ import pytest
 import tifffile
 from scipy.ndimage import distance_transform_edt
 
-from napari_inter2former.evaluation import DataError, accuracy_summary, clicks_to_reach, first_click, iou, next_click, pick_targets
+from napari_inter2former.evaluation import (
+    DataError,
+    accuracy_summary,
+    clicks_to_reach,
+    first_click,
+    iou,
+    next_click,
+    pick_targets,
+)
 from napari_inter2former.evaluation.clicker import border_distance, deepest_point
-from napari_inter2former.evaluation.data import Pair, find_pairs, limit_pairs, load_pair, subset_of
+from napari_inter2former.evaluation.data import (
+    Pair,
+    find_pairs,
+    limit_pairs,
+    load_pair,
+    subset_of,
+)
 from napari_inter2former.evaluation.methods import Method
 from napari_inter2former.evaluation.metrics import pad_trajectory
 from napari_inter2former.evaluation.runner import run_object

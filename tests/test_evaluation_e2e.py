@@ -7,7 +7,12 @@ import pytest
 import tifffile
 
 from napari_inter2former.cli import main as cli_main
-from napari_inter2former.evaluation import evaluate, evaluate_predictor, make_method, write_reports
+from napari_inter2former.evaluation import (
+    evaluate,
+    evaluate_predictor,
+    make_method,
+    write_reports,
+)
 from napari_inter2former.evaluation.runner import run_carry, run_object
 
 

@@ -278,7 +278,12 @@ def test_an_edit_clears_its_label_only_over_the_mask_and_the_old_extent():
 def test_hand_edit_records_round_trip_for_both_napari_atom_kinds():
     from collections import namedtuple
 
-    from napari_inter2former.journal.hand_edits import apply_edit, edited_values, encode_edit, touched_box
+    from napari_inter2former.journal.hand_edits import (
+        apply_edit,
+        edited_values,
+        encode_edit,
+        touched_box,
+    )
 
     data = np.zeros((2, 40, 40), np.uint16)
     # the fancy-index kind (data_setitem): the array may still hold the old values
@@ -329,3 +334,65 @@ def test_replay_warns_when_the_journal_began_on_a_non_empty_target(tmp_path):
         warnings.simplefilter("error")  # given the starting labels: nothing to warn about
         labels = replay(path, labels=start)
     assert set(np.unique(labels)) == {0, 7, 8}
+
+
+def _two_commits_journal(path):
+    writer = JournalWriter(path, {"target": {"shape": [20, 20], "dtype": "uint16"}})
+    writer.append(_commit(1, 1, np.ones((3, 3), bool), (2, 2)))
+    return writer
+
+
+def test_appending_after_a_torn_last_line_keeps_the_journal_replayable(tmp_path):
+    # A crash mid-write, then the file is continued (its seg.tif reopened): the new events used
+    # to land after the half line, and the whole journal became "damaged" for replay.
+    path = tmp_path / "seg.journal.jsonl"
+    _two_commits_journal(path)
+    with open(path, "a") as fh:
+        fh.write('{"type": "commit", "seq": 2, "id"')
+    writer = JournalWriter(path, {"target": {"shape": [20, 20], "dtype": "uint16"}})
+    writer.append(_commit(2, 2, np.ones((3, 3), bool), (10, 10)))
+    labels = replay(path)
+    assert (labels == 1).sum() == 9 and (labels == 2).sum() == 9
+
+
+def test_a_write_that_fails_half_way_loses_no_event(tmp_path, monkeypatch):
+    # Disk full during a write: part of the line reaches the file, then the error. The part is
+    # taken back and the event waits in memory; the next write sends both, in order.
+    import errno
+    import os
+
+    path = tmp_path / "a.journal.jsonl"
+    writer = _two_commits_journal(path)
+    before = path.stat().st_size
+    real_fsync = os.fsync
+
+    def disk_full(fd):
+        os.ftruncate(fd, before + 10)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError):
+        writer.append(_commit(2, 2, np.ones((3, 3), bool), (10, 10)))
+    assert writer.unwritten == 1 and path.stat().st_size == before
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    writer.append(_commit(3, 3, np.ones((3, 3), bool), (15, 15)))
+    assert writer.unwritten == 0
+    labels = replay(path)
+    assert [(labels == k).sum() for k in (1, 2, 3)] == [9, 9, 9]
+
+
+def test_two_writers_never_share_a_journal(tmp_path):
+    from napari_inter2former.journal.journal import JournalInUse
+
+    path = tmp_path / "seg.journal.jsonl"
+    first = _two_commits_journal(path)
+    with pytest.raises(JournalInUse):
+        JournalWriter(path, {"target": {"shape": [20, 20], "dtype": "uint16"}})
+    other = tmp_path / "other.journal.jsonl"
+    other.write_text('{"format": "napari-inter2former-journal"}\n')  # no writer holds it
+    with pytest.raises(FileExistsError):  # a new session's name is taken exclusively
+        JournalWriter(other, {}, exclusive=True)
+    moved = first.relocate(tmp_path / "saved" / "seg.journal.jsonl")
+    assert not list(moved.parent.glob("*.partial"))
+    JournalWriter(path, {"target": {"shape": [20, 20], "dtype": "uint16"}})  # released by the move
+    assert (replay(moved) == 1).sum() == 9

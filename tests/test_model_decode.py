@@ -6,7 +6,11 @@ import pytest
 import torch
 
 from napari_inter2former.model import Inter2Former, Inter2FormerConfig
-from napari_inter2former.model.reference_map import initial_reference_map, paint_click, update_reference_map
+from napari_inter2former.model.reference_map import (
+    initial_reference_map,
+    paint_click,
+    update_reference_map,
+)
 from napari_inter2former.model.routing import boundary_tokens
 
 ATOL = 1e-4  # two DHA blocks + upsampler in float32; observed max difference ~5e-7

@@ -8,7 +8,13 @@ import torch
 from scipy import ndimage
 
 from napari_inter2former.model.reference_map import (
-    CERTAIN_BG, CERTAIN_FG, LIKELY_BG, LIKELY_FG, UNKNOWN, initial_reference_map, paint_click,
+    CERTAIN_BG,
+    CERTAIN_FG,
+    LIKELY_BG,
+    LIKELY_FG,
+    UNKNOWN,
+    initial_reference_map,
+    paint_click,
     update_reference_map,
 )
 from napari_inter2former.model.routing import boundary_pixels, boundary_tokens

@@ -7,7 +7,13 @@ import torch
 from napari_inter2former.model import Inter2Former
 from napari_inter2former.model.local_upsampler import DynamicLocalUpsampler
 from napari_inter2former.model.prompt_embedding import DynamicPromptEmbedding
-from napari_inter2former.model.reference_map import CERTAIN_BG, LIKELY_BG, LIKELY_FG, UNKNOWN, paint_click
+from napari_inter2former.model.reference_map import (
+    CERTAIN_BG,
+    LIKELY_BG,
+    LIKELY_FG,
+    UNKNOWN,
+    paint_click,
+)
 
 ATOL = 1e-5  # float32 convolutions on the same numbers in another order; observed ~3e-7
 

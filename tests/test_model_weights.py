@@ -6,7 +6,13 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from napari_inter2former.model import Inter2Former, Inter2FormerConfig, WeightsError, load_model, save_model
+from napari_inter2former.model import (
+    Inter2Former,
+    Inter2FormerConfig,
+    WeightsError,
+    load_model,
+    save_model,
+)
 from napari_inter2former.model.reference_map import initial_reference_map, paint_click
 from napari_inter2former.model.weights import read_metadata
 from napari_inter2former.session import Predictor

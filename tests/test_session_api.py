@@ -9,7 +9,13 @@ import torch
 
 from napari_inter2former.model import Inter2Former
 from napari_inter2former.model.reference_map import (
-    CERTAIN_BG, CERTAIN_FG, LIKELY_BG, LIKELY_FG, UNKNOWN, paint_click, update_reference_map,
+    CERTAIN_BG,
+    CERTAIN_FG,
+    LIKELY_BG,
+    LIKELY_FG,
+    UNKNOWN,
+    paint_click,
+    update_reference_map,
 )
 from napari_inter2former.session import Click, MaskResult, Predictor, WindowPolicy
 

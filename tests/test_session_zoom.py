@@ -10,7 +10,11 @@ from conftest import component_decoder
 from napari_inter2former.model import Inter2Former
 from napari_inter2former.model.reference_map import CERTAIN_FG, LIKELY_FG
 from napari_inter2former.session import Predictor, WindowPolicy
-from napari_inter2former.session.window import resample_to_window, to_decode_grid, to_native
+from napari_inter2former.session.window import (
+    resample_to_window,
+    to_decode_grid,
+    to_native,
+)
 
 ZOOM = WindowPolicy(overhang=0, stride=8, min_side=256, max_side=1024, zoom_side=256, max_zoom=4.0, min_zoom=1.5)
 

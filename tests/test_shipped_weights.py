@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import tifffile
 
+from napari_inter2former.evaluation.clicker import next_click
 from napari_inter2former.model import load_model
 from napari_inter2former.session import Predictor, default_weights_path
-from napari_inter2former.evaluation.clicker import next_click
 
 VAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "val"
 # A fluorescence nucleus image from the DSB validation split.

@@ -10,10 +10,19 @@ from napari_inter2former.model.reference_map import initial_reference_map, paint
 from napari_inter2former.session.clicks import Click
 from napari_inter2former.session.object_session import hold_clicked_pixels
 from napari_inter2former.training.click_simulation import deepest_point, next_click
-from napari_inter2former.training.dataset import CropSampler, labelled_image, load_folder
+from napari_inter2former.training.dataset import (
+    CropSampler,
+    labelled_image,
+    load_folder,
+)
 from napari_inter2former.training.losses import normalized_focal_loss, soft_iou_loss
-from napari_inter2former.training.trainer import (TrainConfig, Trainer, build_model, hold_clicked_pixels_batch,
-                                                  sample_rounds)
+from napari_inter2former.training.trainer import (
+    TrainConfig,
+    Trainer,
+    build_model,
+    hold_clicked_pixels_batch,
+    sample_rounds,
+)
 
 
 def _write_folder(root, n_images=2, size=96, seed=0):

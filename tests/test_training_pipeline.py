@@ -9,12 +9,24 @@ import tifffile
 import torch
 
 from napari_inter2former.evaluation.clicker import next_click
-from napari_inter2former.model.reference_map import CERTAIN_BG, CERTAIN_FG, UNKNOWN, initial_reference_map, paint_click, paint_clicks
+from napari_inter2former.model.reference_map import (
+    CERTAIN_BG,
+    CERTAIN_FG,
+    UNKNOWN,
+    initial_reference_map,
+    paint_click,
+    paint_clicks,
+)
 from napari_inter2former.training.batches import BatchStream, batch_iterator
 from napari_inter2former.training.corrective_clicks import CorrectiveClicker
 from napari_inter2former.training.dataset import CropSampler, load_folder
 from napari_inter2former.training.packed_data import load_packed, pack_folders
-from napari_inter2former.training.trainer import TrainConfig, Trainer, build_model, lr_at
+from napari_inter2former.training.trainer import (
+    TrainConfig,
+    Trainer,
+    build_model,
+    lr_at,
+)
 
 
 def _write_mixed_folder(root, seed=0):

@@ -10,7 +10,12 @@ import torch
 from test_training import _write_folder
 
 from napari_inter2former.cli import main
-from napari_inter2former.model import Inter2Former, Inter2FormerConfig, load_model, save_model
+from napari_inter2former.model import (
+    Inter2Former,
+    Inter2FormerConfig,
+    load_model,
+    save_model,
+)
 from napari_inter2former.model.encoder import trunk_blocks
 from napari_inter2former.session.feature_cache import TiledFeatureCache, encode_whole
 from napari_inter2former.session.image_source import ImageSource

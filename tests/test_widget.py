@@ -6,7 +6,15 @@ import time
 
 import numpy as np
 import pytest
-from conftest import RANDOM_SEED, DiskPredictor, component_decoder, labels_of, notification_count, notifications_since, wait_idle
+from conftest import (
+    RANDOM_SEED,
+    DiskPredictor,
+    component_decoder,
+    labels_of,
+    notification_count,
+    notifications_since,
+    wait_idle,
+)
 
 from napari_inter2former.journal import read_journal, recorded_window_policy, replay
 from napari_inter2former.session import Click, Predictor

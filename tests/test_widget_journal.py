@@ -143,3 +143,39 @@ def test_a_redone_commit_is_not_reported_as_an_object_in_progress(qtbot, open_wi
         rebuilt = replay(widget.journal_path)
     np.testing.assert_array_equal(rebuilt, np.asarray(widget._target.data))
     assert rebuilt.any()
+
+
+def test_a_file_older_than_its_journal_gives_new_ids_above_the_journals(qtbot, open_widget, nuclei, tmp_path):
+    # A crash after a commit that was journaled but not saved; the saved file is reopened. The
+    # next object took the lost commit's id, and a replay merged the two objects.
+    viewer, widget = open_widget(DiskPredictor(grow=5), nuclei, name="nuclei")
+    _commit_at(qtbot, viewer, widget, 80, 80)
+    widget.save_segmentation(tmp_path / "seg.tif")
+    _commit_at(qtbot, viewer, widget, 200, 220)  # label 2: in the journal only
+    journal = widget.journal_path
+    widget.shutdown()
+    viewer2, widget2 = open_widget(DiskPredictor(grow=5), nuclei, name="nuclei")
+    reopened = viewer2.open(tmp_path / "seg.tif", layer_type="labels")[0]
+    widget2.set_target(reopened)
+    start = notification_count()
+    _commit_at(qtbot, viewer2, widget2, 300, 100)
+    assert widget2.journal_path == journal  # the journal beside the file goes on
+    assert set(np.unique(reopened.data)) == {0, 1, 3}
+    assert any("napari-inter2former replay" in n and "label 2" in n for n in notifications_since(start))
+    rebuilt = replay(journal)
+    assert [(rebuilt == k).sum() > 0 for k in (1, 2, 3)] == [True, True, True]
+
+
+def test_two_widgets_on_same_named_images_write_separate_journals(qtbot, open_widget, nuclei, monkeypatch):
+    import time
+
+    monkeypatch.setattr(time, "strftime", lambda fmt, *args: "20261202-120000")  # the same second
+    viewer, widget = open_widget(DiskPredictor(grow=5), nuclei, name="nuclei")
+    viewer2, widget2 = open_widget(DiskPredictor(grow=5), nuclei, name="nuclei")
+    widget2._tokens = iter(range(1, 1000))  # the counter that made both names end in "-2"
+    widget._tokens = iter(range(1, 1000))
+    _commit_at(qtbot, viewer, widget, 80, 80)
+    _commit_at(qtbot, viewer2, widget2, 200, 220)
+    assert widget.journal_path != widget2.journal_path
+    np.testing.assert_array_equal(replay(widget.journal_path), np.asarray(widget._target.data))
+    np.testing.assert_array_equal(replay(widget2.journal_path), np.asarray(widget2._target.data))

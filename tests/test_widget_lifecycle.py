@@ -4,7 +4,13 @@ carry runs interrupted, a pending commit, and the target a new image or channel 
 from __future__ import annotations
 
 import numpy as np
-from conftest import DiskPredictor, labels_of, notification_count, notifications_since, wait_idle
+from conftest import (
+    DiskPredictor,
+    labels_of,
+    notification_count,
+    notifications_since,
+    wait_idle,
+)
 
 from napari_inter2former._sample_data import nuclei_3d
 from napari_inter2former.ui.layers import PREVIEW_NAME, PROMPTS_NAME, same_layer

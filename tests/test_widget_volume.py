@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import dask.array as da
 import numpy as np
+from conftest import (
+    DiskPredictor,
+    labels_of,
+    notification_count,
+    notifications_since,
+    wait_idle,
+)
 from qtpy.QtCore import Qt
-from conftest import DiskPredictor, labels_of, notification_count, notifications_since, wait_idle
 
 from napari_inter2former._sample_data import nuclei_3d
 from napari_inter2former.journal import replay

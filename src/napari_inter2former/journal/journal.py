@@ -16,6 +16,7 @@ import datetime as _dt
 import json
 import os
 import shutil
+import weakref
 from pathlib import Path
 
 FORMAT = "napari-inter2former-journal"
@@ -31,37 +32,122 @@ def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-class JournalWriter:
-    """Appends events to a journal file; creates it with `header` when new."""
+class JournalInUse(FileExistsError):
+    """Another open writer of this process holds the file (two widgets, one journal)."""
 
-    def __init__(self, path: str | os.PathLike, header: dict):
+
+_OPEN: "weakref.WeakValueDictionary[str, JournalWriter]" = weakref.WeakValueDictionary()
+
+
+def _claim(path: Path, writer: "JournalWriter") -> None:
+    key = str(path.resolve())
+    holder = _OPEN.get(key)
+    if holder is not None and holder is not writer:
+        raise JournalInUse(f"{path} is being written by another widget")
+    _OPEN[key] = writer
+
+
+class JournalWriter:
+    """Appends events to a journal file; creates it with `header` when new.
+
+    No event is dropped on a failed write: it waits in memory (`unwritten`) and goes out,
+    in order, before the next one. A write that fails half-way is cut back, and a file that
+    ends mid-line (a crash while writing) is cut back to its last whole line before anything
+    is appended, so the file always stays readable. `exclusive`: refuse a file that already
+    holds a journal (a new session's name taken by another one). A file one writer of this
+    process holds is refused to another (`JournalInUse`).
+    """
+
+    def __init__(self, path: str | os.PathLike, header: dict, exclusive: bool = False):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.header = {"format": FORMAT, "version": VERSION, "created": now_iso(), **header}
-        if not self.path.exists() or self.path.stat().st_size == 0:
-            self._write_line(self.header)
+        self._pending: list[str] = []
+        _claim(self.path, self)
+        try:
+            if not self.path.exists() or self.path.stat().st_size == 0:
+                # "x" is atomic: two sessions never share a new name
+                open(self.path, "x" if exclusive else "a").close()
+                self._pending.append(self._line(self.header))
+            elif exclusive:
+                raise FileExistsError(f"{self.path} already holds a journal")
+            self._flush()
+        except OSError:
+            _OPEN.pop(str(self.path.resolve()), None)
+            raise
 
-    def _write_line(self, record: dict) -> None:
-        line = json.dumps(record, separators=(",", ":")) + "\n"
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(line)
-            fh.flush()
-            os.fsync(fh.fileno())
+    @staticmethod
+    def _line(record: dict) -> str:
+        return json.dumps(record, separators=(",", ":")) + "\n"
+
+    @property
+    def unwritten(self) -> int:
+        """Events that could not be written yet (kept in memory, sent with the next write)."""
+        return len(self._pending)
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        if not self.path.exists():  # deleted or moved away meanwhile: start it again, readable
+            self._pending.insert(0, self._line({**self.header, "restarted": now_iso()}))
+        data = "".join(self._pending).encode("utf-8")
+        with open(self.path, "r+b" if self.path.exists() else "w+b") as fh:
+            size = _whole_lines_end(fh)
+            fh.seek(size)
+            fh.truncate()
+            try:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            except OSError:
+                try:  # take the part that did get out back, so the file ends with a whole line
+                    fh.truncate(size)
+                except OSError:
+                    pass  # the next write cuts it back (_whole_lines_end)
+                raise
+        self._pending.clear()
 
     def append(self, event: dict) -> None:
-        if not self.path.exists():  # deleted or moved away meanwhile: start it again, readable
-            self._write_line({**self.header, "restarted": now_iso()})
-        self._write_line({"time": now_iso(), **event})
+        """Write `event`; on OSError it stays queued (see `unwritten`) and the error is raised."""
+        self._pending.append(self._line({"time": now_iso(), **event}))
+        self._flush()
 
     def relocate(self, new_path: str | os.PathLike) -> Path:
-        """Copy the journal to `new_path` and keep writing there (e.g. next to a saved segmentation)."""
+        """Copy the journal to `new_path` and keep writing there (e.g. next to a saved segmentation).
+        The copy is written beside it and renamed, so a crash never leaves half a copy."""
         new_path = Path(new_path)
         if new_path.resolve() != self.path.resolve():
             new_path.parent.mkdir(parents=True, exist_ok=True)
+            _claim(new_path, self)
             if self.path.exists():
-                shutil.copyfile(self.path, new_path)
+                partial = new_path.with_name(new_path.name + ".partial")
+                try:
+                    shutil.copyfile(self.path, partial)
+                    os.replace(partial, new_path)
+                except OSError:
+                    _OPEN.pop(str(new_path.resolve()), None)
+                    partial.unlink(missing_ok=True)
+                    raise
+            _OPEN.pop(str(self.path.resolve()), None)
             self.path = new_path  # (a journal deleted meanwhile starts again there at the next event)
+        self._flush()
         return self.path
+
+
+def _whole_lines_end(fh) -> int:
+    """Byte length of `fh` up to and including its last newline (0 if it has none)."""
+    fh.seek(0, os.SEEK_END)
+    end = fh.tell()
+    position = end
+    while position > 0:
+        step = min(4096, position)
+        fh.seek(position - step)
+        chunk = fh.read(step)
+        cut = chunk.rfind(b"\n")
+        if cut >= 0:
+            return position - step + cut + 1
+        position -= step
+    return 0
 
 
 def read_journal(path: str | os.PathLike, notes: list[str] | None = None) -> tuple[dict, list[dict]]:

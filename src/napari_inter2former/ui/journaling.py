@@ -73,11 +73,13 @@ class JournalMixin:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", image.name)
         in_folder = self.journal_dir / f"{safe}-{stamp}-{next(self._tokens)}{SUFFIX}"
-        # Next to the target's own file when it has one; the journal folder when it has none
-        # or that place cannot be written (e.g. a read-only share).
-        paths = [Path(source).with_name(Path(source).stem + SUFFIX), in_folder] if source else [in_folder]
+        # Next to the target's own file when it has one (continued when it exists); the journal
+        # folder when it has none or that place cannot be written (e.g. a read-only share) or is
+        # another widget's. A new name there is taken exclusively: two sessions never share one.
+        paths = [(Path(source).with_name(Path(source).stem + SUFFIX), False)] if source else []
+        paths.append((in_folder, True))
         if first is not None:
-            paths.insert(0, first)
+            paths.insert(0, (first, False))
         target_data = base_data(target) if target is not None else None
         policy = self._predictor.window_policy if self._predictor is not None else WindowPolicy()
         header = {
@@ -92,12 +94,21 @@ class JournalMixin:
             "model": {"weights": self._weights_label, "window_policy": asdict(policy)},
         }
         failures = []
-        for path in paths:
-            try:
-                existed = path.exists() and path.stat().st_size > 0
-                self._journal = JournalWriter(path, header)
-            except OSError as exc:
-                failures.append(f"{path}: {exc}")
+        for path, exclusive in paths:
+            for attempt in range(100 if exclusive else 1):
+                if attempt:  # that name was taken meanwhile: the next number
+                    path = path.with_name(f"{safe}-{stamp}-{next(self._tokens)}{SUFFIX}")
+                try:
+                    existed = path.exists() and path.stat().st_size > 0
+                    self._journal = JournalWriter(path, header, exclusive=exclusive)
+                    break
+                except FileExistsError as exc:
+                    if not exclusive:
+                        failures.append(f"{path}: {exc}")
+                except OSError as exc:
+                    failures.append(f"{path}: {exc}")
+                    break
+            if self._journal is None:
                 continue
             if existed:
                 self._continue_sequence(path)
@@ -112,14 +123,24 @@ class JournalMixin:
 
     def _continue_sequence(self, path: Path) -> None:
         """Going on with a journal written before (the target's saved file reopened): number
-        commits after the ones it holds, so that each number names one commit."""
+        commits after the ones it holds, so that each number names one commit, and give new
+        objects ids above every id it committed: a file saved before a crash lacks the last
+        commits, and reusing their ids would merge two objects in a replay."""
         try:
             _, events = read_journal(path)
-            seqs = [int(e["seq"]) for e in events if e.get("type") == "commit"]
+            commits = [e for e in events if e.get("type") == "commit"]
+            seqs = [int(e["seq"]) for e in commits]
+            ids = [int(e["id"]) for e in commits]
         except (OSError, JournalError, KeyError, TypeError, ValueError):
             return  # replay will name what is wrong with it; numbering stays as it is
         if seqs:
             self._seq = itertools.count(max(next(self._seq), max(seqs) + 1))
+        if ids and self._ids is not None and max(ids) >= self._ids.next:
+            self._ids.observe(max(ids))
+            notify("warning", f"The journal {path.name} holds commits up to label {max(ids)}, which "
+                              f"'{self._target.name}' does not reach: the file is older than its journal (work "
+                              f"after the last save?). To recover it: napari-inter2former replay \"{path}\" -o "
+                              f"recovered.tif. New objects start at label {self._ids.next}.")
 
     def _journal_event(self, event: dict) -> None:
         writer = self._journal_writer()
@@ -128,7 +149,8 @@ class JournalMixin:
         try:
             writer.append(event)
         except OSError as exc:
-            notify("warning", f"journal write failed: {exc}")
+            notify("warning", f"journal write failed: {exc}. {writer.unwritten} event(s) are kept in memory and "
+                              "written, in order, as soon as a write succeeds; your labels are not affected.")
 
     def _journal_prompts(self) -> None:
         obj = self._obj
@@ -191,7 +213,11 @@ class JournalMixin:
         except OSError as exc:
             notify("warning", f"Saved {path.name}, but not its journal: {exc}")
             return path
-        if had_journal:
+        if writer.unwritten:
+            notify("warning", f"Saved {path.name}. Its journal at {writer.path.name} lacks {writer.unwritten} "
+                              "event(s) that could not be written yet (kept in memory, written at the next "
+                              "successful write): until then a replay stops before them.")
+        elif had_journal:
             notify("info", f"Saved {path.name} and its journal.")
         else:
             notify("warning", f"Saved {path.name}. No journal could be written before; one starts now "

@@ -361,6 +361,8 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, ContrastMixin, OwnLayer
         """Stop the worker and unbind the shortcuts (the widget is going away)."""
         self._shut_down = True
         self._worker.stop()
+        # Nothing is journaled any more: let another widget continue this journal file.
+        self._journal, self._journal_failed = None, True
         for layer in self._bound_layers:
             unbind_shortcuts(layer)
         self._bound_layers.clear()
