@@ -43,7 +43,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", help="averaged .safetensors to write")
     parser.add_argument("inputs", nargs="+", help=".safetensors files of one run")
+    parser.add_argument("--force", action="store_true", help="replace an existing output file")
     args = parser.parse_args(argv)
+    if Path(args.out).exists() and not args.force:
+        # `averaging run/*.safetensors` makes the first match (last.safetensors) the output.
+        parser.exit(2, f"{parser.prog}: error: {args.out} exists (pass --force to replace it); the output comes "
+                       "first, e.g. averaging run/mean.safetensors run/snapshot-*.safetensors run/last.safetensors\n")
+    if any(Path(p).resolve() == Path(args.out).resolve() for p in args.inputs):
+        parser.exit(2, f"{parser.prog}: error: the output {args.out} is also an input\n")
     model = average_weights(args.inputs)
     save_model(model, args.out, {"averaged_from": ", ".join(Path(p).name for p in args.inputs)})
     print(f"wrote the mean of {len(args.inputs)} files to {args.out}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from pathlib import Path
 
 
@@ -44,24 +45,73 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             help=f"TrainConfig.{field.name} in training/trainer.py (default: %(default)s)")
 
 
+def _error(message: str) -> int:
+    print(f"napari-inter2former train: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _option_problem(cfg) -> str | None:
+    """The first option out of range, found before any data is read."""
+    for name in ("steps", "batch", "checkpoint_every", "validate_every", "log_every", "threads"):
+        if getattr(cfg, name) < 1:
+            return f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}"
+    if cfg.crop < 32 or cfg.crop % 16:
+        return f"--crop must be a multiple of 16 of at least 32 (the encoder's stride), got {cfg.crop}"
+    if cfg.time_budget < 0 or cfg.snapshots < 0:
+        return "--time-budget and --snapshots cannot be negative"
+    return None
+
+
 def run(args) -> int:
+    """Train; bad options and data are one-line errors (exit 2), Ctrl+C saves a checkpoint (exit 130)."""
+    try:
+        return _run(args)
+    except (ValueError, ImportError) as exc:  # bad data, a missing extra, a checkpoint of another run
+        return _error(str(exc))
+
+
+def _run(args) -> int:
     import torch
 
     from ..model import load_model
     from .dataset import CropSampler, load_folder
-    from .trainer import TrainConfig, Trainer, build_model, extend_model
+    from .trainer import (
+        TrainConfig,
+        Trainer,
+        build_model,
+        checkpoint_model,
+        extend_model,
+    )
 
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+    problem = _option_problem(cfg)
+    if problem:
+        return _error(problem)
+    if cfg.snapshots and not cfg.time_budget:
+        print("note: --snapshots are taken during a --time-budget run only; none will be written")
     if args.val and not Path(args.val).is_dir():
         # Found out now, not at the first validation an hour of training later.
         raise FileNotFoundError(f"validation folder not found: {args.val} (pass --val '' to train without it)")
+    checkpoint = Path(args.out) / "last.pt"
+    if checkpoint.exists() and not args.resume:
+        return _error(f"{args.out} already holds a run (last.pt): pass --resume to continue it, or choose "
+                      "another --out")
+    if args.resume and not checkpoint.exists():
+        print(f"note: nothing to resume in {args.out}: starting a new run")
     torch.set_num_threads(cfg.threads)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        return _error(f"--device {device}: this torch has no usable CUDA device; use --device cpu")
+    if not (device == "cpu" or device.startswith("cuda")):
+        return _error(f"--device must be cpu or cuda, got {device!r}")
     if device.startswith("cuda"):
         # Fixed crop sizes: let cuDNN pick its fastest kernels; TF32 matmuls are ample for training.
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+    resumed_model = checkpoint_model(checkpoint) if args.resume and checkpoint.exists() else None
+    if resumed_model is None and args.init_weights:
+        load_model(args.init_weights)  # a bad file is named now, before the data is read
     images = [im for folder in args.data for im in load_folder(folder)]
     print(f"training on {len(images)} images, {sum(len(i.objects) for i in images)} objects, device {device}, "
           f"{cfg.threads} threads")
@@ -69,25 +119,16 @@ def run(args) -> int:
                           degrade=cfg.degrade, blur_sigma=cfg.blur_sigma, shading=cfg.shading,
                           touching_weight=cfg.touching_weight,
                           subset_weights={"usiigaci": cfg.usiigaci_weight, "dsb": 1 - cfg.usiigaci_weight})
-    if args.init_weights:
-        model = load_model(args.init_weights).train()
-        if args.trunk and args.trunk != model.config.trunk:
-            from .trunk_swap import swap_trunk
-
-            model = swap_trunk(model, args.trunk)
+    if resumed_model is not None:
+        # The checkpoint's own model: the options that build or extend one are already in it.
+        model = resumed_model.train()
+        given = [name for name in ("init_weights", "imagenet_init", "trunk", "dlu_reference", "dlu_refine",
+                                   "neck_blocks", "grow_blocks", "grow_expert_hidden") if getattr(args, name)]
+        if given:
+            print("note: resuming the checkpoint's own model; " + ", ".join("--" + n.replace("_", "-") for n in given)
+                  + " ignored")
     else:
-        model = build_model(args.imagenet_init, cfg.seed, args.trunk or "lite0")
-    if args.dlu_reference and not model.config.dlu_reference:
-        model = extend_model(model, dlu_reference=True)
-    if args.dlu_refine > model.config.dlu_refine_blocks:
-        model = extend_model(model, dlu_refine_blocks=args.dlu_refine)
-    if args.neck_blocks > model.config.neck_blocks:
-        model = extend_model(model, neck_blocks=args.neck_blocks)
-    if args.grow_blocks > model.config.num_blocks or args.grow_expert_hidden > model.config.expert_hidden:
-        from .decoder_growth import grow_token_decoder
-
-        model = grow_token_decoder(model, max(args.grow_blocks, model.config.num_blocks),
-                                   max(args.grow_expert_hidden, model.config.expert_hidden), seed=cfg.seed)
+        model = _extended(args, _starting_model(args, cfg, load_model, build_model), cfg, extend_model)
     trainer = Trainer(model, sampler, cfg, Path(args.out), device)
     if args.resume and trainer.resume():
         print(f"resumed at step {trainer.step}")
@@ -105,4 +146,35 @@ def run(args) -> int:
             return sum(v["noc90"] for v in subsets.values()) / len(subsets), report
 
     trainer.fit(validate, progress=not args.no_progress)
+    if trainer.interrupted:
+        print(f"interrupted at step {trainer.step}: checkpoint saved in {args.out}; continue with the same "
+              "command and --resume", file=sys.stderr)
+        return 130
     return 0
+
+
+def _starting_model(args, cfg, load_model, build_model):
+    if args.init_weights:
+        model = load_model(args.init_weights).train()
+        if args.trunk and args.trunk != model.config.trunk:
+            from .trunk_swap import swap_trunk
+
+            model = swap_trunk(model, args.trunk)
+        return model
+    return build_model(args.imagenet_init, cfg.seed, args.trunk or "lite0")
+
+
+def _extended(args, model, cfg, extend_model):
+    """The model with the parts the options add (each a no-op when the model has them already)."""
+    if args.dlu_reference and not model.config.dlu_reference:
+        model = extend_model(model, dlu_reference=True)
+    if args.dlu_refine > model.config.dlu_refine_blocks:
+        model = extend_model(model, dlu_refine_blocks=args.dlu_refine)
+    if args.neck_blocks > model.config.neck_blocks:
+        model = extend_model(model, neck_blocks=args.neck_blocks)
+    if args.grow_blocks > model.config.num_blocks or args.grow_expert_hidden > model.config.expert_hidden:
+        from .decoder_growth import grow_token_decoder
+
+        model = grow_token_decoder(model, max(args.grow_blocks, model.config.num_blocks),
+                                   max(args.grow_expert_hidden, model.config.expert_hidden), seed=cfg.seed)
+    return model

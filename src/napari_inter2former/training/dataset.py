@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
+from ..session.errors import ImageError
 from ..session.image_source import ImageSource
 from ..session.window import WindowPolicy
 
@@ -41,6 +42,11 @@ def read_pair(image_path: Path, label_dir: Path) -> tuple[np.ndarray, np.ndarray
     """An image and its instance map (same file name in `label_dir`), shapes checked."""
     image = tifffile.imread(image_path)
     labels = tifffile.imread(label_dir / image_path.name)
+    if labels.ndim != 2:
+        raise ValueError(f"{image_path.name}: labels must be a 2-D instance map, got shape {labels.shape}")
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] not in (3, 4)):
+        raise ValueError(f"{image_path.name}: images must be (H, W) grey or (H, W, 3|4) colour, got shape "
+                         f"{image.shape} (slice volumes into 2-D files; put channels last)")
     if labels.shape != image.shape[:2]:
         raise ValueError(f"{image_path.name}: label shape {labels.shape} != image shape {image.shape[:2]}")
     return image, labels
@@ -93,7 +99,11 @@ def load_folder(folder: str | Path, limit: int | None = None) -> list[LabelledIm
     out = []
     for path in sorted(image_dir.glob("*.tif"))[:limit]:
         image, labels = read_pair(path, label_dir)
-        planes, colour = normalised_planes(image)
+        try:
+            planes, colour = normalised_planes(image)
+        except ImageError as exc:  # e.g. a blank image: one bad file should not stop a run
+            print(f"skipped {path.name}: {exc}")
+            continue
         item = labelled_image(path.stem, planes, labels.astype(np.int32), colour)
         if item is not None:
             out.append(item)

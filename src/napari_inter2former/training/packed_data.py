@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from ..session.errors import ImageError
 from ..session.image_source import ImageSource
 from .dataset import LabelledImage, labelled_image, normalised_planes, read_pair
 
@@ -36,23 +38,34 @@ def pack_folders(folders: list[str | Path], path: str | Path) -> int:
             raise FileNotFoundError(f"{folder} must contain images/ and labels/ folders")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     entries = []
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_LZMA) as zf:
-        for folder in folders:
-            folder = Path(folder)
-            for image_path in sorted((folder / "images").glob("*.tif")):
-                image, labels = read_pair(image_path, folder / "labels")
-                if labels.max() > np.iinfo(np.uint16).max:
-                    raise ValueError(f"{image_path.name}: more than 65535 labels cannot be packed")
-                i = len(entries)
-                if image.dtype == np.uint8:
-                    _write(zf, f"raw_{i}", image)
-                    colour = ImageSource(image).rgb
-                else:
-                    planes, colour = normalised_planes(image)
-                    _write(zf, f"planes_{i}", planes[:1] if not colour else planes)
-                _write(zf, f"labels_{i}", labels.astype(np.uint16))
-                entries.append({"name": image_path.stem, "colour": bool(colour)})
-        _write(zf, "index", np.frombuffer(json.dumps(entries).encode(), dtype=np.uint8))
+    partial = Path(str(path) + ".partial")  # renamed when whole: a failure leaves no half file
+    try:
+        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_LZMA) as zf:
+            for folder in folders:
+                folder = Path(folder)
+                for image_path in sorted((folder / "images").glob("*.tif")):
+                    image, labels = read_pair(image_path, folder / "labels")
+                    if labels.max() > np.iinfo(np.uint16).max:
+                        raise ValueError(f"{image_path.name}: more than 65535 labels cannot be packed")
+                    i = len(entries)
+                    try:
+                        source = ImageSource(image)
+                    except ImageError as exc:  # e.g. a blank image: skipped, as training does
+                        print(f"skipped {image_path.name}: {exc}")
+                        continue
+                    if image.dtype == np.uint8:
+                        _write(zf, f"raw_{i}", image)
+                        colour = source.rgb
+                    else:
+                        planes, colour = normalised_planes(image)
+                        _write(zf, f"planes_{i}", planes[:1] if not colour else planes)
+                    _write(zf, f"labels_{i}", labels.astype(np.uint16))
+                    entries.append({"name": image_path.stem, "colour": bool(colour)})
+            _write(zf, "index", np.frombuffer(json.dumps(entries).encode(), dtype=np.uint8))
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, path)
     return len(entries)
 
 

@@ -145,11 +145,16 @@ class Trainer:
         self.best_score = math.inf
         self.log = open(self.out / "log.jsonl", "a")
         self._started: float | None = None
+        self._elapsed_before = 0.0  # training seconds of earlier sessions of this run (resume)
+        self.interrupted = False  # fit() ended by Ctrl+C (a checkpoint was saved)
 
     # ----- checkpoints (plain tensors and numbers only: loadable with weights_only=True)
     def save_checkpoint(self) -> None:
+        # The model's config and the run's options ride along (as JSON text): a resume rebuilds
+        # the same model and continues the same time budget.
         state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                 "step": self.step, "best_score": self.best_score}
+                 "step": self.step, "best_score": self.best_score, "elapsed_s": self._elapsed() or 0.0,
+                 "model_config": self.model.config.to_json(), "train_config": json.dumps(asdict(self.cfg))}
         tmp = self.out / "last.pt.tmp"
         torch.save(state, tmp)
         tmp.replace(self.out / "last.pt")
@@ -159,11 +164,16 @@ class Trainer:
         path = self.out / "last.pt"
         if not path.exists():
             return False
-        state = torch.load(path, map_location=self.device, weights_only=True)
+        state = load_checkpoint(path, self.device)
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+        except ValueError as exc:  # other trainable parameters, e.g. another --frozen-blocks
+            raise ValueError(f"{path} was trained with other trainable layers ({exc}); resume with the same "
+                             "--frozen-blocks") from None
         self.step = int(state["step"])
         self.best_score = float(state["best_score"])
+        self._elapsed_before = float(state.get("elapsed_s", 0.0))
         self.sampler.rng = np.random.default_rng(self.cfg.seed + self.step)
         self.rng = np.random.default_rng(self.cfg.seed + 1 + self.step)
         self.stream.rng = np.random.default_rng(self.cfg.seed + 2 + self.step)
@@ -225,7 +235,8 @@ class Trainer:
                 "commit": float(out.commit_loss.detach()), "rounds": rounds, "iou": iou, "lr": lr}
 
     def _elapsed(self) -> float | None:
-        return None if self._started is None else time.time() - self._started
+        """Training seconds of this run so far, earlier sessions included (the time budget's clock)."""
+        return None if self._started is None else self._elapsed_before + time.time() - self._started
 
     def _done(self) -> bool:
         if self.cfg.time_budget > 0 and self._started is not None:
@@ -242,6 +253,7 @@ class Trainer:
         bar = tqdm(total=None if timed else cfg.steps, initial=self.step, disable=not progress, dynamic_ncols=True)
         self._started = time.time()
         snapshot_at = [cfg.time_budget * (i + 1) / (cfg.snapshots + 1) for i in range(cfg.snapshots)] if timed else []
+        snapshot_at = [t for t in snapshot_at if t > self._elapsed_before]  # taken before a resume
         recent: list[dict] = []
         try:
             while not self._done():
@@ -275,9 +287,25 @@ class Trainer:
                         save_model(self.model, self.out / "best.safetensors",
                                    {"step": str(self.step), "validation": json.dumps(info), "train_config": json.dumps(asdict(cfg))})
                     self.save_checkpoint()
+        except KeyboardInterrupt:  # Ctrl+C: keep what was trained, resumable
+            self.save_checkpoint()
+            self.interrupted = True
         finally:
             bar.close()
             self.clicker.close()
+
+
+def load_checkpoint(path: Path, device: str = "cpu") -> dict:
+    """A run's last.pt (tensors, numbers and JSON text only: loaded with weights_only=True)."""
+    return torch.load(path, map_location=device, weights_only=True)
+
+
+def checkpoint_model(path: Path) -> Inter2Former | None:
+    """A model of the config a checkpoint was trained with (None for checkpoints that predate it)."""
+    state = load_checkpoint(path)
+    if "model_config" not in state:
+        return None
+    return Inter2Former(Inter2FormerConfig.from_json(state["model_config"]))
 
 
 def freeze_early_encoder(model: Inter2Former, blocks: int) -> list[torch.nn.Module]:
