@@ -396,3 +396,12 @@ def test_two_writers_never_share_a_journal(tmp_path):
     assert not list(moved.parent.glob("*.partial"))
     JournalWriter(path, {"target": {"shape": [20, 20], "dtype": "uint16"}})  # released by the move
     assert (replay(moved) == 1).sum() == 9
+
+
+def test_a_journal_emptied_meanwhile_starts_again_with_its_header(tmp_path):
+    path = tmp_path / "a.journal.jsonl"
+    writer = _two_commits_journal(path)
+    path.write_text("")  # emptied by something else
+    writer.append(_commit(2, 2, np.ones((3, 3), bool), (10, 10)))
+    header, events = read_journal(path)
+    assert "restarted" in header and [e["seq"] for e in events] == [2]

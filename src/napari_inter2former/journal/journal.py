@@ -63,12 +63,14 @@ class JournalWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.header = {"format": FORMAT, "version": VERSION, "created": now_iso(), **header}
         self._pending: list[str] = []
+        self._header_queued = False
         _claim(self.path, self)
         try:
             if not self.path.exists() or self.path.stat().st_size == 0:
                 # "x" is atomic: two sessions never share a new name
                 open(self.path, "x" if exclusive else "a").close()
                 self._pending.append(self._line(self.header))
+                self._header_queued = True
             elif exclusive:
                 raise FileExistsError(f"{self.path} already holds a journal")
             self._flush()
@@ -83,20 +85,20 @@ class JournalWriter:
     @property
     def unwritten(self) -> int:
         """Events that could not be written yet (kept in memory, sent with the next write)."""
-        return len(self._pending)
+        return len(self._pending) - self._header_queued
 
     def _flush(self) -> None:
         if not self._pending:
             return
-        if not self.path.exists():  # deleted or moved away meanwhile: start it again, readable
-            self._pending.insert(0, self._line({**self.header, "restarted": now_iso()}))
-        data = "".join(self._pending).encode("utf-8")
-        with open(self.path, "r+b" if self.path.exists() else "w+b") as fh:
+        with open(self.path, "a+b") as fh:  # made again if it was deleted meanwhile
             size = _whole_lines_end(fh)
-            fh.seek(size)
-            fh.truncate()
+            lines = self._pending
+            if size == 0 and not self._header_queued:
+                # deleted or emptied meanwhile: start it again with its header, readable
+                lines = [self._line({**self.header, "restarted": now_iso()}), *lines]
+            fh.truncate(size)  # a line cut off by a crash or a failed write goes
             try:
-                fh.write(data)
+                fh.write("".join(lines).encode("utf-8"))
                 fh.flush()
                 os.fsync(fh.fileno())
             except OSError:
@@ -106,6 +108,7 @@ class JournalWriter:
                     pass  # the next write cuts it back (_whole_lines_end)
                 raise
         self._pending.clear()
+        self._header_queued = False
 
     def append(self, event: dict) -> None:
         """Write `event`; on OSError it stays queued (see `unwritten`) and the error is raised."""
