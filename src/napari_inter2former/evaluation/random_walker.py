@@ -13,6 +13,7 @@ this beta on real windows (300^2: 2.2 s vs 0.55 s). Window logic: classical.py.
 from __future__ import annotations
 
 from scipy import ndimage as ndi
+from skimage.segmentation import random_walker
 
 from .classical import FG, SeededWindowMethod
 
@@ -28,8 +29,6 @@ class RandomWalkerMethod(SeededWindowMethod):
         self._smooth = ndi.gaussian_filter(image, sigma=(self.sigma, self.sigma, 0)) if self.sigma > 0 else image
 
     def _segment(self, window, markers):
-        from skimage.segmentation import random_walker
-
         if not (markers == 0).any():
             return markers == FG
         y0, y1, x0, x1 = window

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage as ndi
+from skimage.filters import sobel
+from skimage.segmentation import watershed
 
 from .classical import FG, SeededWindowMethod
 
@@ -25,8 +27,6 @@ class WatershedMethod(SeededWindowMethod):
         self.sigma, self.compactness = sigma, compactness
 
     def _prepare(self, image):
-        from skimage.filters import sobel
-
         grads = []
         for c in range(image.shape[-1]):
             plane = ndi.gaussian_filter(image[..., c], self.sigma) if self.sigma > 0 else image[..., c]
@@ -34,8 +34,6 @@ class WatershedMethod(SeededWindowMethod):
         self._gradient = np.max(grads, axis=0).astype(np.float32)
 
     def _segment(self, window, markers):
-        from skimage.segmentation import watershed
-
         y0, y1, x0, x1 = window
         labels = watershed(self._gradient[y0:y1, x0:x1], markers, compactness=self.compactness)
         return labels == FG
