@@ -292,3 +292,10 @@ def test_a_given_intensity_range_is_checked_and_keyed():
     assert predictor._source is not first and float(predictor._source.high[0]) == 0.25
     predictor.set_image(image, key="plane", intensity_range=(0.0, 0.5))
     assert predictor._source is first  # kept in the keyed cache
+
+
+def test_an_intensity_range_that_collapses_in_the_images_precision_is_refused():
+    image = np.random.default_rng(0).random((32, 32)).astype(np.float32)
+    for bad in [(100000.0, 100000.001), (-1e39, 1e39)]:  # equal, or infinite, once float32
+        with pytest.raises(ImageError, match="intensity_range"):
+            ImageSource(image, intensity_range=bad)

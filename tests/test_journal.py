@@ -405,3 +405,12 @@ def test_a_journal_emptied_meanwhile_starts_again_with_its_header(tmp_path):
     writer.append(_commit(2, 2, np.ones((3, 3), bool), (10, 10)))
     header, events = read_journal(path)
     assert "restarted" in header and [e["seq"] for e in events] == [2]
+
+
+def test_a_whole_last_event_without_its_newline_is_kept(tmp_path):
+    path = tmp_path / "a.journal.jsonl"
+    _two_commits_journal(path)
+    path.write_text(path.read_text().rstrip("\n"))  # e.g. saved by an editor
+    writer = JournalWriter(path, {"target": {"shape": [20, 20], "dtype": "uint16"}})
+    writer.append(_commit(2, 2, np.ones((3, 3), bool), (10, 10)))
+    assert [e["seq"] for e in read_journal(path)[1]] == [1, 2]

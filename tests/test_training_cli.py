@@ -73,6 +73,8 @@ def test_a_used_run_folder_is_not_overwritten_without_resume(data, capsys):
     (["--crop", "100"], "--crop must be a multiple of 16"),
     (["--batch", "0"], "--batch must be at least 1"),
     (["--checkpoint-every", "0"], "--checkpoint-every must be at least 1"),
+    (["--usiigaci-weight", "1.5"], "--usiigaci-weight must be between 0 and 1"),
+    (["--max-rounds", "-1"], "--max-rounds cannot be negative"),
 ])
 def test_options_out_of_range_are_refused_before_training(data, capsys, option, message):
     assert _train(data, *option) == 2

@@ -179,3 +179,44 @@ def test_two_widgets_on_same_named_images_write_separate_journals(qtbot, open_wi
     assert widget.journal_path != widget2.journal_path
     np.testing.assert_array_equal(replay(widget.journal_path), np.asarray(widget._target.data))
     np.testing.assert_array_equal(replay(widget2.journal_path), np.asarray(widget2._target.data))
+
+
+def test_events_waiting_for_a_write_go_out_when_the_widget_lets_go(qtbot, open_widget, nuclei, monkeypatch):
+    import errno
+    import os
+
+    viewer, widget = open_widget(DiskPredictor(grow=5), nuclei, name="nuclei")
+    viewer.layers[PROMPTS_NAME].add([80, 80])
+    wait_idle(qtbot, widget)
+    path, fsync = widget.journal_path, os.fsync
+
+    def disk_full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    widget.commit()
+    assert widget._journal.unwritten >= 1
+    monkeypatch.setattr(os, "fsync", fsync)  # space freed, then the widget is closed
+    widget.shutdown()
+    assert [e["type"] for e in read_journal(path)[1]].count("commit") == 1
+    np.testing.assert_array_equal(replay(path), np.asarray(widget._target.data))
+
+
+def test_carried_slices_journal_the_range_they_were_predicted_with(qtbot, open_widget):
+    from napari_inter2former._sample_data import nuclei_3d
+
+    volume = nuclei_3d()[0][0]
+    viewer, widget = open_widget(DiskPredictor(grow=6, delay_s=0.2), volume, name="stack")
+    image = viewer.layers["stack"]
+    image.contrast_limits = (0.0, 200.0)
+    widget.contrast_check.setChecked(True)
+    viewer.dims.set_current_step(0, 10)
+    viewer.layers[PROMPTS_NAME].add([10, 64, 64])
+    wait_idle(qtbot, widget)
+    widget.carry_spin.setValue(4)
+    widget.carry_through()
+    qtbot.waitUntil(lambda: len(widget._carry_state.get("patches", [])) >= 1, timeout=30000)
+    image.contrast_limits = (50.0, 120.0)  # while the run goes on with the range it started with
+    qtbot.waitUntil(lambda: widget._carry_job is None and not widget.busy, timeout=30000)
+    commits = [e for e in read_journal(widget.journal_path)[1] if e["type"] == "commit"]
+    assert len(commits) == 5 and all(c["intensity_range"] == [0.0, 200.0] for c in commits)

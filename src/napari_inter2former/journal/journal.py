@@ -87,12 +87,20 @@ class JournalWriter:
         """Events that could not be written yet (kept in memory, sent with the next write)."""
         return len(self._pending) - self._header_queued
 
+    def flush(self) -> None:
+        """Try again to write the events that wait (raises OSError if it still fails)."""
+        self._flush()
+
     def _flush(self) -> None:
         if not self._pending:
             return
         with open(self.path, "a+b") as fh:  # made again if it was deleted meanwhile
             size = _whole_lines_end(fh)
             lines = self._pending
+            fh.seek(size)
+            tail = fh.read()
+            if tail and _is_event(tail):  # a whole event whose newline is missing: keep it
+                size, lines = size + len(tail), ["\n", *lines]
             if size == 0 and not self._header_queued:
                 # deleted or emptied meanwhile: start it again with its header, readable
                 lines = [self._line({**self.header, "restarted": now_iso()}), *lines]
@@ -135,6 +143,13 @@ class JournalWriter:
             self.path = new_path  # (a journal deleted meanwhile starts again there at the next event)
         self._flush()
         return self.path
+
+
+def _is_event(text: bytes) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+        return False
 
 
 def _whole_lines_end(fh) -> int:

@@ -173,9 +173,10 @@ class ImageSource:
             low, high = (float(v) for v in intensity_range)
         except (TypeError, ValueError):
             raise ImageError(f"intensity_range must be two numbers (low, high), got {intensity_range!r}") from None
-        if not (np.isfinite(low) and np.isfinite(high) and high > low):
-            raise ImageError(f"intensity_range must be finite with low < high, got ({low}, {high})")
-        return (np.full(self.channels, low, self._work), np.full(self.channels, high, self._work))
+        cast_low, cast_high = self._work.type(low), self._work.type(high)  # as the image is normalised
+        if not (np.isfinite(cast_low) and np.isfinite(cast_high) and cast_high > cast_low):
+            raise ImageError(f"intensity_range must be finite with low < high (in {self._work}), got ({low}, {high})")
+        return (np.full(self.channels, cast_low, self._work), np.full(self.channels, cast_high, self._work))
 
     def _extremes(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-channel min and max of the whole image, read in row bands (bounded memory)."""

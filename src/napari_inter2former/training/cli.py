@@ -57,8 +57,14 @@ def _option_problem(cfg) -> str | None:
             return f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}"
     if cfg.crop < 32 or cfg.crop % 16:
         return f"--crop must be a multiple of 16 of at least 32 (the encoder's stride), got {cfg.crop}"
-    if cfg.time_budget < 0 or cfg.snapshots < 0:
-        return "--time-budget and --snapshots cannot be negative"
+    for name in ("time_budget", "snapshots", "warmup", "max_rounds", "frozen_blocks", "data_workers",
+                 "click_workers", "lr", "weight_decay", "coarse_weight", "iou_weight", "degrade", "blur_sigma",
+                 "touching_weight", "neighbour_weight"):
+        if getattr(cfg, name) < 0:
+            return f"--{name.replace('_', '-')} cannot be negative, got {getattr(cfg, name)}"
+    for name in ("usiigaci_weight", "zoom_matched", "mask_seed_prob", "round_decay", "shading"):
+        if not 0 <= getattr(cfg, name) <= 1:
+            return f"--{name.replace('_', '-')} must be between 0 and 1, got {getattr(cfg, name)}"
     return None
 
 

@@ -22,6 +22,7 @@ from .layers import base_data
 from .state import ObjectState, guarded, notify
 
 JOURNAL_DIR_ENV = "NAPARI_INTER2FORMER_JOURNAL_DIR"
+CURRENT_RANGE = object()  # _journal_commit: the range in use now
 
 
 def default_journal_dir() -> Path:
@@ -58,7 +59,21 @@ class JournalMixin:
                 notify("warning", f"cannot move the journal to {self._journal_dir}: {exc}; "
                                   f"it stays at {writer.path}")
             return
-        self._journal, self._journal_failed = None, False
+        self._release_journal()
+        self._journal_failed = False
+
+    def _release_journal(self) -> None:
+        """Stop writing the open journal (another image, target or folder, or the widget closes),
+        after one more try at the events that wait for a write: they are gone with the writer."""
+        writer, self._journal = self._journal, None
+        if writer is None or not writer.unwritten:
+            return
+        try:
+            writer.flush()
+        except OSError as exc:
+            notify("warning", f"{writer.unwritten} journal event(s) could not be written to {writer.path} ({exc}) "
+                              "and are lost: a replay of that journal stops before them. Save the segmentation "
+                              "to keep the labels themselves.")
 
     @property
     def journal_path(self) -> Path | None:
@@ -163,7 +178,11 @@ class JournalMixin:
             self._last_prompts_event = event
             self._journal_event(event)
 
-    def _journal_commit(self, seq, obj: ObjectState, clicks, result: MaskResult, label_id: int, patch) -> None:
+    def _journal_commit(self, seq, obj: ObjectState, clicks, result: MaskResult, label_id: int, patch,
+                        intensity_range=CURRENT_RANGE) -> None:
+        """`intensity_range`: the range the mask was predicted with (default: the current one)."""
+        if intensity_range is CURRENT_RANGE:
+            intensity_range = self._intensity_range()
         if self._journal is None and self._target is not None:
             self._journal_writer()
         seed = None
@@ -174,7 +193,7 @@ class JournalMixin:
             "image_plane": obj.spec.to_json(), "target_plane": patch.plane.spec.to_json(),
             "clicks": [[c.y, c.x, int(c.positive)] for c in clicks],
             "seed": seed, "seed_predict": bool(obj.predict_seed),
-            "intensity_range": list(self._intensity_range() or ()) or None,  # None: percentiles
+            "intensity_range": list(intensity_range) if intensity_range else None,  # None: percentiles
             "mask": encode_mask(result.mask, result.offset),
             "overwrite": self.overwrite_check.isChecked(),
             "extra_box": list(map(int, obj.extra_box)) if obj.extra_box is not None else None,

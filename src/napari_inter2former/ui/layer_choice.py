@@ -65,7 +65,8 @@ class LayerChoiceMixin:
         elif same_layer(layer, self._target):
             self._stop_carry(f"its target '{layer.name}' was removed")
             unbind_shortcuts(layer)
-            self._target, self._ids, self._journal = None, None, None
+            self._release_journal()
+            self._target, self._ids = None, None
             self._last_commit = None
             self.history.clear()
             self._set_status(f"target '{layer.name}' was removed: the next commit creates a new one")
@@ -165,7 +166,7 @@ class LayerChoiceMixin:
         self.history.clear()
         self._cache.clear()
         self._last_commit = None
-        self._journal = None
+        self._release_journal()
         self._fill_channel_axes()
         if layer is None:
             self._set_status("Add an image layer to start.")
@@ -245,7 +246,8 @@ class LayerChoiceMixin:
                 self._target.events.paint.disconnect(self._on_target_paint)
             except (TypeError, ValueError, RuntimeError):
                 pass
-        self._target, self._ids, self._journal = None, None, None
+        self._release_journal()
+        self._target, self._ids = None, None
         if not keep_history:
             self._last_commit = None
             self.history.clear()

@@ -362,7 +362,8 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, ContrastMixin, OwnLayer
         self._shut_down = True
         self._worker.stop()
         # Nothing is journaled any more: let another widget continue this journal file.
-        self._journal, self._journal_failed = None, True
+        self._release_journal()
+        self._journal_failed = True
         for layer in self._bound_layers:
             unbind_shortcuts(layer)
         self._bound_layers.clear()
