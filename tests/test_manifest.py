@@ -9,6 +9,7 @@ import zipfile
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,3 +71,12 @@ def test_wheel_contains_manifest_and_sample_data(tmp_path):
         assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), "no licence text in the wheel"
         entry_points = next(n for n in names if n.endswith("entry_points.txt"))
         assert "napari_inter2former:napari.yaml" in zf.read(entry_points).decode()
+
+
+def test_samples_open_with_contrast_limits_that_show_the_nuclei():
+    from napari_inter2former._sample_data import nuclei_2d, nuclei_3d
+
+    for (image, meta, _), in (nuclei_2d(), nuclei_3d()):
+        low, high = meta["contrast_limits"]
+        assert image.min() <= low < high <= image.max()
+        assert high < np.iinfo(image.dtype).max / 2  # napari's default (the dtype's range) showed them dim

@@ -515,3 +515,26 @@ def test_clicks_on_either_drawn_edge_of_the_image_are_inside(qtbot, open_widget,
     prompts.add([h - 0.4, 20])  # past the drawn edge: outside
     assert len(widget._points.coords) == 1
     assert any("outside the image" in m for m in notifications_since(start))
+
+
+def test_the_status_line_and_hints_guide_a_first_time_user(qtbot, open_widget, nuclei):
+    viewer, widget = open_widget(DiskPredictor(grow=5), nuclei, name="nuclei")
+    # a 2-D grey image has no channel axis to choose: those rows are hidden
+    assert widget.channel_axis_combo.isHidden() and widget.channel_rows[0].isHidden()
+    prompts = viewer.layers[PROMPTS_NAME]
+    prompts.add([100, 100])
+    wait_idle(qtbot, widget)
+    assert widget.status_label.text().startswith("Object in progress (1 click): ")
+    assert "C to commit, Shift+C to discard" in widget.status_label.text()
+    widget.commit()
+    start = notification_count()
+    prompts.add([101, 101])  # a new object's first click inside label 1
+    wait_idle(qtbot, widget)
+    assert any(m.startswith("Inside label 1: to change it, use 'Edit a label (pick)'")
+               for m in notifications_since(start))
+
+
+def test_channel_rows_show_for_a_stack(qtbot, open_widget):
+    stack = np.random.default_rng(0).random((3, 64, 64)).astype(np.float32)
+    viewer, widget = open_widget(DiskPredictor(grow=5), stack, name="stack")
+    assert not widget.channel_axis_combo.isHidden() and not widget.channel_rows[1].isHidden()

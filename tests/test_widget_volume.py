@@ -183,10 +183,12 @@ def test_carrying_the_last_commit_starts_from_the_slice_on_screen(qtbot, open_wi
     viewer.dims.set_current_step(0, 12)
     prompts.add([12, 64, 64])
     wait_idle(qtbot, widget)
+    start = notification_count()
     widget.carry_through(5)  # slices 13-17, the view ends on 17
     wait_idle(qtbot, widget)
     assert _slice_of(viewer) == 17
     assert widget.status_label.text() == "carry: 5/5 slices, all done"
+    assert any(m.startswith("Label 1 carried to slices 13-17: all done. Scroll") for m in notifications_since(start))
     after_run = np.asarray(target.data).copy()
     viewer.dims.set_current_step(0, 12)  # back to where it started, to go the other way
     widget.carry_previous()
@@ -264,7 +266,7 @@ def test_the_axis_order_is_part_of_the_object_and_of_its_undo(qtbot, open_widget
     start = notification_count()
     prompts.add([5, 40, int(viewer.dims.current_step[2])])
     assert len(widget._points.coords) == 1  # refused: not added to the hidden object
-    assert any("another orientation" in m for m in notifications_since(start))
+    assert any("lies in another orientation" in m for m in notifications_since(start))
     viewer.dims.order = (0, 1, 2)
     widget.commit()
     viewer.dims.order = (2, 0, 1)

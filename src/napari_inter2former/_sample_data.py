@@ -12,11 +12,22 @@ def _read(name: str):
         return tifffile.imread(path)
 
 
+def _shown_range(image) -> list[float]:
+    """Contrast limits that show the nuclei (napari's default, the dtype's full range, leaves
+    the 8-bit sample nearly black)."""
+    import numpy as np
+
+    low, high = np.percentile(image, (0.5, 99.8))
+    return [float(low), float(max(high, low + 1))]
+
+
 def nuclei_2d():
     """A 360x360 fluorescence image of nuclei (DSB2018 / BBBC038, CC0)."""
-    return [(_read("nuclei_2d_dsb.tif"), {"name": "nuclei 2-D (DSB2018)"}, "image")]
+    image = _read("nuclei_2d_dsb.tif")
+    return [(image, {"name": "nuclei 2-D (DSB2018)", "contrast_limits": _shown_range(image)}, "image")]
 
 
 def nuclei_3d():
     """A 24x128x128 synthetic stack of nuclei (StarDist demo3D, BSD-3)."""
-    return [(_read("nuclei_3d_synthetic.tif"), {"name": "nuclei 3-D (synthetic)"}, "image")]
+    image = _read("nuclei_3d_synthetic.tif")
+    return [(image, {"name": "nuclei 3-D (synthetic)", "contrast_limits": _shown_range(image)}, "image")]

@@ -244,7 +244,16 @@ class CarryMixin:
                 end = "reached the first slice" if spec.index[axis] == 0 else "reached the last slice"
         reason = {"end": end, "vanished": "the object vanished",
                   "cancelled": "cancelled"}.get(outcome.stopped, outcome.stopped)
-        notify("info", f"Carried label {state['label_id']} through {done} slice(s): {reason}.")
+        label = state["label_id"]
+        if state.get("last") is not None and done:
+            _, last_spec, _, axis = state["last"]
+            first_spec, _ = job.steps[0].spec  # the slices run from the first step to the last done
+            low, high = sorted((first_spec.index[axis], last_spec.index[axis]))
+            where = f"slices {low}-{high}" if low != high else f"slice {low}"
+            # what and where first: napari's pop-up shows only the start of a message
+            notify("info", f"Label {label} carried to {where}: {reason}. Scroll through them to check.")
+        else:
+            notify("info", f"Label {label} was not carried: {reason}.")
         self._set_status(f"carry: {done}/{outcome.total} slices, {reason}")
         if not patches:
             return

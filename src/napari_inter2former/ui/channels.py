@@ -86,4 +86,7 @@ class ChannelMixin:
             for axis in range(layer.ndim - 2):
                 self.channel_axis_combo.addItem(f"axis {axis} (size {shape[axis]})", axis)
         self.channel_axis_combo.blockSignals(False)
+        has_axes = self.channel_axis_combo.count() > 1  # a 2-D grey or RGB image has none to choose
+        for widget in (*self.channel_rows, self.channel_axis_combo, self.channel_combo):
+            widget.setVisible(has_axes)
         self._on_channel_axis_choice(0)

@@ -163,7 +163,8 @@ class CommitMixin:
         self._set_status(f"committed label {label_id}{blocked}")
         if patch.blocked > patch.written:
             # Most of the object lay on other objects: what was written may be a sliver.
-            notify("warning", f"label {label_id} got only {patch.written} px: {patch.blocked} px of the object "
-                              "belong to other objects (undo, or tick 'Allow overwriting other objects')")
+            notify("warning", f"Only {patch.written} px kept: label {label_id} got only {patch.written} px, the other "
+                              f"{patch.blocked} px belong to other objects. Ctrl+Z undoes it; 'Allow overwriting "
+                              "other objects' lets a commit take them.")
         self.set_polarity(True)  # the next object starts with a positive click
         return label_id

@@ -33,6 +33,7 @@ def run(args) -> int:
     viewer = napari.Viewer(title="napari-inter2former demo")
     viewer.open_sample("napari-inter2former", args.sample)
     viewer.window.add_plugin_dock_widget("napari-inter2former", "Interactive segmentation")
+    viewer.reset_view()  # fit the image to the canvas the dock left
     if args.screenshot:
         from qtpy.QtWidgets import QApplication
 

@@ -28,6 +28,29 @@ class EditMixin:
             self.viewer.layers.selection.active = self._prompts
         self._set_status("Click on the label to edit.")
 
+    def _label_under(self, coords, spec) -> int:
+        """The target's label at `coords` (image data coordinates) on plane `spec`; 0 if none."""
+        if self._target is None:
+            return 0
+        try:
+            plane = PlaneView(base_data(self._target), self._target_spec(spec, self._target))
+        except (PlaneError, LabelError, ValueError, IndexError):
+            return 0
+        y, x = int(np.floor(coords[spec.rows_axis] + 0.5)), int(np.floor(coords[spec.cols_axis] + 0.5))
+        if not (0 <= y < plane.shape[0] and 0 <= x < plane.shape[1]):
+            return 0
+        return int(np.asarray(plane.read(y, y + 1, x, x + 1))[0, 0])
+
+    def _hint_if_inside_a_label(self, obj: ObjectState, coords) -> None:
+        """A new object's first click inside a committed label would, with overwriting off, commit
+        only the pixels around that label: say so at once, and how to change the label instead."""
+        if obj.label_id is not None or obj.seed is not None or self.overwrite_check.isChecked():
+            return
+        value = self._label_under(np.asarray(coords, dtype=float), obj.spec)
+        if value:
+            notify("info", f"Inside label {value}: to change it, use 'Edit a label (pick)'. A new object here "
+                           f"keeps label {value}'s pixels ('Allow overwriting other objects' is off).")
+
     @guarded
     def edit_label_at(self, coords) -> int | None:
         """Start editing the target label under `coords` (image data coordinates, all axes)."""

@@ -173,8 +173,9 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, ContrastMixin, OwnLayer
         self.channel_combo = QComboBox()
         form.addRow("Image", self.image_combo)
         form.addRow("Target labels", self.target_combo)
-        form.addRow("Channel axis", self.channel_axis_combo)
-        form.addRow("Channel", self.channel_combo)
+        self.channel_rows = [QLabel("Channel axis"), QLabel("Channel")]  # shown for images with channel axes
+        form.addRow(self.channel_rows[0], self.channel_axis_combo)
+        form.addRow(self.channel_rows[1], self.channel_combo)
         root.addLayout(form)
         self.image_combo.currentIndexChanged.connect(self._on_image_choice)
         self.target_combo.currentIndexChanged.connect(self._on_target_choice)
@@ -218,7 +219,8 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, ContrastMixin, OwnLayer
             self.buttons[slot.__name__] = b
         root.addLayout(grid)
 
-        carry = QHBoxLayout()
+        # Two rows, so the dock stays narrow enough to leave the image most of the window.
+        carry = QGridLayout()
         self.carry_spin = QSpinBox()
         self.carry_spin.setRange(1, 10000)
         self.carry_spin.setValue(10)
@@ -230,10 +232,10 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, ContrastMixin, OwnLayer
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(lambda: self.cancel())  # not `checked` as an argument
-        carry.addWidget(self.carry_run_back_button)
-        carry.addWidget(self.carry_spin)
-        carry.addWidget(self.carry_run_button)
-        carry.addWidget(self.cancel_button)
+        carry.addWidget(self.carry_run_back_button, 0, 0)
+        carry.addWidget(self.carry_run_button, 0, 1)
+        carry.addWidget(self.carry_spin, 1, 0)
+        carry.addWidget(self.cancel_button, 1, 1)
         root.addLayout(carry)
 
         self.save_button = QPushButton("Save segmentation + journal…")
@@ -246,6 +248,7 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, ContrastMixin, OwnLayer
         self.progress_bar.setTextVisible(True)
         self.progress_bar.setFormat("idle")
         self.latency_label = QLabel("last click: –")
+        self.latency_label.setWordWrap(True)  # a long line would widen the dock and shift the image
         self.status_label = QLabel("")
         self.status_label.setWordWrap(True)
         root.addWidget(self.progress_bar)
@@ -446,9 +449,9 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, ContrastMixin, OwnLayer
             return
         shown, spec = self._shown_spec(), self._obj.spec
         if (shown.rows_axis, shown.cols_axis) != (spec.rows_axis, spec.cols_axis):
-            raise PlaneError(f"the current object lies in another orientation (rows on axis {spec.rows_axis}, "
-                             f"columns on axis {spec.cols_axis}): commit (C) or clear (Shift+C) it, or go "
-                             "back to that axis order, before clicking here")
+            raise PlaneError("Commit (C) or clear (Shift+C) the current object first: it lies in another "
+                             f"orientation (another axis order: rows on axis {spec.rows_axis}, columns on axis "
+                             f"{spec.cols_axis}); or go back to that view")
 
     def _object_for(self, state: Snapshot) -> ObjectState | None:
         """The object the points in `state` describe; raises PlaneError/ClickError when they cannot."""
@@ -520,6 +523,8 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, ContrastMixin, OwnLayer
             notify("warning", str(exc))
             return
         after = Snapshot(new.coords, new.positive, obj, None)
+        if obj is not None and before.obj is None and len(new.coords) == 1 and new.positive[0]:
+            self._hint_if_inside_a_label(obj, new.coords[0])
         self._apply_state(after, request=True)
         now = time.monotonic()
         last = self.history.last
@@ -617,7 +622,13 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, ContrastMixin, OwnLayer
             h, w = result.mask.shape
             scale = scale_text(result.extra.get("zoom", 1.0))
             self.latency_label.setText(f"last click: {result.latency_s * 1000:.0f} ms{tiles}, window {h}×{w}{scale}")
-        if self.status_label.text() == WAITING:
+        obj = self._obj
+        if obj is not None and obj.label_id is None and result is not None and job.clicks:
+            # A new object: say what comes next (carried and edited objects keep their own message).
+            n = len(job.clicks)
+            self._set_status(f"Object in progress ({n} click{'s' if n > 1 else ''}): click to correct (T switches "
+                             "to negative points), C to commit, Shift+C to discard.")
+        elif self.status_label.text() == WAITING:
             self._set_status("")  # other messages (e.g. where a carry went) stay until replaced
         self._settle(result, job.generation)
 
