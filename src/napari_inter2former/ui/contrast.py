@@ -8,7 +8,7 @@ better range. The range is part of the plane's cache key, so features follow eve
 from __future__ import annotations
 
 from .layers import plane_key
-from .state import guarded, notify
+from .state import follow, guarded, notify
 
 
 class ContrastMixin:
@@ -25,14 +25,7 @@ class ContrastMixin:
     def _watch_contrast(self, on: bool) -> None:
         if self._image is None:
             return
-        emitter = self._image.events.contrast_limits
-        if on:
-            emitter.connect(self._on_contrast_limits)
-            return
-        try:
-            emitter.disconnect(self._on_contrast_limits)
-        except (TypeError, ValueError, RuntimeError):
-            pass
+        follow(self._image.events.contrast_limits, self._on_contrast_limits, on)
 
     @guarded
     def _on_contrast_choice(self, checked: bool = False) -> None:

@@ -23,7 +23,7 @@ from .layers import (
     target_misfit,
     unsupported_transform,
 )
-from .state import guarded, notify
+from .state import follow, guarded, notify
 
 NEW_TARGET = "[new labels layer]"
 NO_SWITCH = object()  # no image switch is waiting
@@ -112,15 +112,9 @@ class LayerChoiceMixin:
         if self._image is None:
             return
         self._watch_contrast(on)
-        emitter = self._image.events.data
         if on:
             self._image_shape = spatial_shape(self._image)
-            emitter.connect(self._on_image_data)
-            return
-        try:
-            emitter.disconnect(self._on_image_data)
-        except (TypeError, ValueError, RuntimeError):
-            pass
+        follow(self._image.events.data, self._on_image_data, on)
 
     @guarded
     def _on_image_data(self, event=None) -> None:
@@ -242,10 +236,7 @@ class LayerChoiceMixin:
             return
         if self._target is not None:
             unbind_shortcuts(self._target)
-            try:
-                self._target.events.paint.disconnect(self._on_target_paint)
-            except (TypeError, ValueError, RuntimeError):
-                pass
+            follow(self._target.events.paint, self._on_target_paint, False)
         self._release_journal()
         self._target, self._ids = None, None
         if not keep_history:

@@ -20,6 +20,18 @@ def notify(kind: str, message: str) -> None:
     getattr(notifications, f"show_{kind}")(message)
 
 
+def follow(emitter, slot, on: bool) -> None:
+    """Connect `slot` to a napari event emitter, or disconnect it (quietly if it was not connected,
+    or the layer is already gone)."""
+    if on:
+        emitter.connect(slot)
+        return
+    try:
+        emitter.disconnect(slot)
+    except (TypeError, ValueError, RuntimeError):
+        pass
+
+
 def guarded(method):
     """Entry points (buttons, keys, worker signals) report unexpected errors as a notification
     instead of letting them reach Qt, which may abort the application and lose work."""

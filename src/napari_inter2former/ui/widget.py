@@ -72,7 +72,7 @@ from .layers import (
 )
 from .own_layers import OwnLayersMixin
 from .preview import show_window
-from .state import ObjectState, Snapshot, guarded, notify
+from .state import ObjectState, Snapshot, follow, guarded, notify
 from .worker import InferenceWorker
 
 log = logging.getLogger(__name__)
@@ -380,10 +380,7 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, ContrastMixin, OwnLayer
                               # a closed widget must not journal the target's hand edits any more
                               *(((self._target.events.paint, self._on_target_paint),)
                                 if self._target is not None else ())):
-            try:
-                emitter.disconnect(slot)
-            except (TypeError, ValueError, RuntimeError):
-                pass
+            follow(emitter, slot, False)
 
     # ------------------------------------------------------------------ prompts
     def _snapshot(self) -> Snapshot:
