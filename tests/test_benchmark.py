@@ -83,3 +83,19 @@ def test_hybrid_vs_full_ratios_run_for_either_upsampler():
         out = bench_ratios(model, 128, 1, 0)
         assert out["tokens"] == 256 and 0 < out["boundary_tokens"] < 256
         assert out["dlu_roi_ms"] > 0 and out["dlu_dense_ms"] > 0 and out["decode_fast_ms"] > 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--threads", "0"], "--threads must be at least 1, got 0"),
+    (["--repeats", "0"], "--repeats must be at least 1, got 0"),
+    (["--objects", "1"], "--objects must be at least 2, got 1"),
+    (["--encoder-sizes", "abc"], "--encoder-sizes takes comma-separated whole numbers"),
+    (["--windows", "0"], "--windows: every side must be a multiple of 16"),
+    (["--output", "/nonexistent-folder/x.md"], "--output: the folder of /nonexistent-folder/x.md does not exist"),
+])
+def test_bad_benchmark_options_are_one_line_before_any_timing(argv, message, capsys):
+    from napari_inter2former.cli import main as cli_main
+
+    assert cli_main(["benchmark", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("napari-inter2former benchmark: error: ") and message in err

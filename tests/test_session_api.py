@@ -392,3 +392,69 @@ def test_the_current_image_may_use_the_budget_the_others_do_not_hold():
     assert held <= 4 * tile and predictor.cache.max_bytes >= 2 * tile
     predictor.cache.window(0, 128, 0, 128)
     assert sum(c.cached_bytes for _, c in predictor._images.values()) <= 4 * tile
+
+
+def test_another_threads_image_switch_waits_for_a_click_to_end():
+    # A first click decodes several windows (probes, native, magnified); a set_image from another
+    # thread used to land between them, and the click returned a mask of the other image.
+    import threading
+    import time
+
+    from napari_inter2former._sample_data import nuclei_2d
+    from napari_inter2former.session import ClickError, Predictor
+
+    image_a = nuclei_2d()[0][0]
+    image_b = np.ascontiguousarray(image_a[::-1, ::-1])
+    points = [(120, 85), (180, 180), (300, 300), (60, 250), (250, 60)]
+    predictor = Predictor()  # shipped weights: masks that depend on the image
+    predictor.set_image(image_a, key="A")
+    reference = [predictor.new_session().add_click(*p).to_full(image_a.shape) for p in points]
+    predictor.set_image(image_b, key="B")
+    stop = threading.Event()
+
+    def switching():
+        while not stop.is_set():
+            predictor.set_image(image_b, key="B")
+            time.sleep(0.005)
+            predictor.set_image(image_a, key="A")
+            time.sleep(0.01)
+
+    switcher = threading.Thread(target=switching)
+    switcher.start()
+    wrong = 0
+    try:
+        for _ in range(3):
+            for point, expected in zip(points, reference):
+                while True:
+                    while predictor.image_key != "A":
+                        time.sleep(0.0005)
+                    try:  # a session begun on A, refused if B became current before its click
+                        mask = predictor.new_session().add_click(*point).to_full(image_a.shape)
+                        break
+                    except ClickError:
+                        continue
+                wrong += not np.array_equal(mask, expected)
+    finally:
+        stop.set()
+        switcher.join()
+    assert wrong == 0
+
+
+def test_clicks_as_pairs_offsets_and_ranges_are_checked():
+    from napari_inter2former.session import ClickError, ImageError, Predictor
+
+    image = np.random.default_rng(1).random((64, 64)).astype(np.float32)
+    predictor = Predictor(weights=None)
+    predictor.set_image(image)
+    session = predictor.new_session()
+    assert session.set_clicks([(20, 20), (30, 30, False)]) is not None  # a pair is a positive click
+    assert session.clicks[0].positive and not session.clicks[1].positive
+    with pytest.raises(ClickError, match=r"a click is \(y, x\) or \(y, x, positive\)"):
+        session.set_clicks([(1, 2, True, 4)])
+    with pytest.raises(ValueError, match="two whole numbers"):
+        predictor.new_session().start_from_mask(np.ones((4, 4), bool), offset=(1.7, 2.2))
+    with pytest.raises(ValueError, match="two whole numbers"):
+        predictor.new_session().start_from_mask(np.ones((4, 4), bool), offset=3)
+    for bad in (5, (1,), ("a", "b"), (None, 3), (1, 2, 3)):
+        with pytest.raises(ImageError, match="intensity_range must be two numbers"):
+            predictor.set_image(image, key="k", intensity_range=bad)

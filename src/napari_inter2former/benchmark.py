@@ -26,8 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", default="default",
                         help="weights file; 'default' = the shipped file if present, else random init; "
                              "'random' = random init")
-    parser.add_argument("--encoder-sizes", default="256,512,1024", help="tile sides for the encoder timing")
-    parser.add_argument("--windows", default="256,512,1024", help="decoding window sides for the click timing")
+    parser.add_argument("--encoder-sizes", default="256,512,1024",
+                        help="tile sides for the encoder timing, comma-separated multiples of 16 (default: %(default)s)")
+    parser.add_argument("--windows", default="256,512,1024",
+                        help="decoding window sides for the click timing, comma-separated (default: %(default)s)")
     parser.add_argument("--objects", type=int, default=4,
                         help="objects (sessions) for the 256 px window; fewer for larger windows (at least 2)")
     parser.add_argument("--later-clicks", type=int, default=2, help="corrective clicks per object")
@@ -37,7 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memory-chunk", type=int, default=1024, help="dask chunk side of that image")
     parser.add_argument("--memory-max-side", type=int, default=512, help="window cap in the memory run")
     parser.add_argument("--skip-memory", action="store_true", help="skip the peak-memory subprocess")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of every part")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run of every part at tiny sizes; it replaces --encoder-sizes, --windows, "
+                             "--objects, --later-clicks, --repeats, --ratio-window, --memory-side and --memory-chunk")
     parser.add_argument("--output", help="also write the markdown report to this file")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random clicks and images (default: %(default)s)")
 
@@ -436,21 +440,50 @@ def _concurrent_load() -> str:
         return "unknown"
 
 
+def _sides(text: str, name: str) -> list[int]:
+    try:
+        sides = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--{name} takes comma-separated whole numbers, e.g. 256,512; got {text!r}") from None
+    if any(s < 16 or s % 16 for s in sides):
+        raise ValueError(f"--{name}: every side must be a multiple of 16 of at least 16, got {text!r}")
+    return sides
+
+
+def _option_problem(args) -> str | None:
+    for name, least in (("threads", 1), ("objects", 2), ("later_clicks", 1), ("repeats", 1), ("ratio_window", 16),
+                        ("memory_side", 16), ("memory_chunk", 16), ("memory_max_side", 16)):
+        if getattr(args, name) < least:
+            return f"--{name.replace('_', '-')} must be at least {least}, got {getattr(args, name)}"
+    try:
+        _sides(args.encoder_sizes, "encoder-sizes")
+        _sides(args.windows, "windows")
+    except ValueError as exc:
+        return str(exc)
+    if args.output and not Path(args.output).resolve().parent.is_dir():
+        return f"--output: the folder of {args.output} does not exist"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    torch.set_num_threads(args.threads)
     if args.quick:
         args.encoder_sizes, args.windows, args.objects, args.later_clicks = "256", "256", 2, 1
         args.repeats, args.ratio_window, args.memory_side, args.memory_chunk = 1, 256, 4096, 512
+    problem = _option_problem(args)
+    if problem:  # found before minutes of timing, not after
+        print(f"napari-inter2former benchmark: error: {problem}", file=sys.stderr)
+        return 2
+    torch.set_num_threads(args.threads)
     model, weights_desc = _load_model(args.weights)
     meta = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "torch": torch.__version__,
             "threads": args.threads, "weights": weights_desc, "load": _concurrent_load()}
     print(f"weights: {weights_desc}; threads: {args.threads}", flush=True)
     started = time.perf_counter()
-    encoder = bench_encoder(model, [int(v) for v in args.encoder_sizes.split(",")], args.repeats)
+    encoder = bench_encoder(model, _sides(args.encoder_sizes, "encoder-sizes"), args.repeats)
     print(f"encoder done ({time.perf_counter() - started:.0f} s)", flush=True)
-    clicks = bench_clicks(model, [int(v) for v in args.windows.split(",")], args.objects, args.later_clicks, args.seed)
+    clicks = bench_clicks(model, _sides(args.windows, "windows"), args.objects, args.later_clicks, args.seed)
     print(f"clicks done ({time.perf_counter() - started:.0f} s)", flush=True)
     ratios = bench_ratios(model, args.ratio_window, args.repeats, args.seed)
     print(f"ratios done ({time.perf_counter() - started:.0f} s)", flush=True)

@@ -23,6 +23,15 @@ _NOT_FINITE = "image contains NaN or infinite values; replace them before segmen
 MAX_CHANNELS_LAST = 8  # a last axis longer than this and than a side is not channels
 
 
+def checked_range(intensity_range) -> tuple[float, float]:
+    """(low, high) as floats; ImageError unless it is two numbers."""
+    try:
+        low, high = (float(v) for v in intensity_range)
+    except (TypeError, ValueError):
+        raise ImageError(f"intensity_range must be two numbers (low, high), got {intensity_range!r}") from None
+    return low, high
+
+
 def _is_dask(array) -> bool:
     return hasattr(array, "dask") and hasattr(array, "compute")
 
@@ -169,10 +178,7 @@ class ImageSource:
         return low, high
 
     def _given_range(self, intensity_range) -> tuple[np.ndarray, np.ndarray]:
-        try:
-            low, high = (float(v) for v in intensity_range)
-        except (TypeError, ValueError):
-            raise ImageError(f"intensity_range must be two numbers (low, high), got {intensity_range!r}") from None
+        low, high = checked_range(intensity_range)
         cast_low, cast_high = self._work.type(low), self._work.type(high)  # as the image is normalised
         if not (np.isfinite(cast_low) and np.isfinite(cast_high) and cast_high > cast_low):
             raise ImageError(f"intensity_range must be finite with low < high (in {self._work}), got ({low}, {high})")

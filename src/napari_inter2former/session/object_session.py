@@ -11,6 +11,7 @@ crossing tile borders come out whole.
 
 from __future__ import annotations
 
+import functools
 import time
 import zlib
 from dataclasses import dataclass, replace
@@ -113,8 +114,37 @@ def hold_clicked_pixels(fg: np.ndarray, clicks, window: Box) -> np.ndarray:
     return fg
 
 
+def _on_one_image(method):
+    """The whole operation holds the predictor's lock: a `set_image` from another thread waits
+    for it to end instead of switching the image between this click's decodes (probes, growth,
+    a magnified decode), which gave masks of the wrong image."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self.predictor.lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+def _click_fields(click) -> tuple:
+    """(y, x, positive) of a Click, a (y, x, positive) tuple or a (y, x) pair (positive)."""
+    if isinstance(click, Click):
+        return click.y, click.x, click.positive
+    try:
+        fields = tuple(click)
+    except TypeError:
+        raise ClickError(f"a click is (y, x) or (y, x, positive), got {click!r}") from None
+    if len(fields) == 2:
+        return (*fields, True)  # as add_click: positive unless told
+    if len(fields) != 3:
+        raise ClickError(f"a click is (y, x) or (y, x, positive), got {click!r}")
+    return fields
+
+
 class ObjectSession:
-    """One object on the predictor's current image. Not thread-safe: one caller at a time."""
+    """One object on the predictor's current image. One caller at a time per session; sessions
+    of one predictor may run in several threads (each operation holds the predictor's lock)."""
 
     def __init__(self, predictor: "Predictor", max_history: int = 200):
         self.predictor = predictor
@@ -166,6 +196,7 @@ class ObjectSession:
             raise ClickError(f"click ({y}, {x}) is outside the image of shape {(height, width)}")
         return Click(y, x, bool(positive))
 
+    @_on_one_image
     def add_click(self, y: int, x: int, positive: bool = True, progress=None) -> MaskResult:
         """Add a click at pixel (y, x) and predict. Raises ClickError outside the image."""
         click = self._checked_click(y, x, positive)
@@ -176,12 +207,13 @@ class ObjectSession:
             self._pop_history()
             raise
 
+    @_on_one_image
     def set_clicks(self, clicks: list[Click], progress=None) -> MaskResult | None:
-        """Replay a whole prompt set from scratch (e.g. after a point was moved or deleted)."""
+        """Replay a whole prompt set from scratch (e.g. after a point was moved or deleted).
+        Clicks may be Click, (y, x, positive) or (y, x) (positive)."""
         self._check_image()
-        # Validate before touching the state, as add_click does. (y, x, positive) tuples are clicks too.
-        clicks = [self._checked_click(*(c if not isinstance(c, Click) else (c.y, c.x, c.positive)))
-                  for c in clicks]
+        # Validate before touching the state, as add_click does.
+        clicks = [self._checked_click(*_click_fields(c)) for c in clicks]
         start = self._base
         self._push_history()
         self._state = _State((), start.ref, start.window, start.predicted, start.result)
@@ -194,6 +226,7 @@ class ObjectSession:
             self._pop_history()
             raise
 
+    @_on_one_image
     def start_from_mask(self, mask: np.ndarray, offset: tuple[int, int] = (0, 0)) -> None:
         """Seed the object with an existing mask (to edit a label, or carry it to another slice).
 
@@ -204,7 +237,13 @@ class ObjectSession:
         if mask.ndim != 2:
             raise ValueError(f"a starting mask must be 2-D, got shape {mask.shape}")
         height, width = self.predictor.image_shape
-        oy, ox = int(offset[0]), int(offset[1])
+        try:
+            oy, ox = (int(v) for v in offset)
+            whole = all(float(v) == int(v) for v in offset)
+        except (TypeError, ValueError):
+            whole = False
+        if not whole:
+            raise ValueError(f"the offset of a starting mask is two whole numbers (y, x), got {offset!r}")
         rows = np.flatnonzero(mask.any(axis=1))
         if rows.size == 0:
             raise ValueError("the starting mask is empty")
@@ -228,6 +267,7 @@ class ObjectSession:
         result = MaskResult(*crop_to_image(local, window, (height, width)))
         self._state = self._base = _State((), ref, window, True, result)
 
+    @_on_one_image
     def predict(self, progress=None) -> MaskResult:
         """Predict from the current prompts alone (e.g. a mask carried from another slice)."""
         self._check_image()
@@ -240,6 +280,7 @@ class ObjectSession:
             self._pop_history()
             raise
 
+    @_on_one_image
     def undo(self) -> MaskResult | None:
         """Go back one step (click, replay or seed); returns the restored result."""
         self._check_image()

@@ -23,7 +23,7 @@ import torch
 from ..model import Inter2Former, Inter2FormerConfig, load_model
 from .errors import ClickError
 from .feature_cache import TiledFeatureCache
-from .image_source import ImageSource
+from .image_source import ImageSource, checked_range
 from .object_session import ObjectSession
 from .window import Box, WindowPolicy
 
@@ -85,7 +85,7 @@ class Predictor:
         `intensity_range` (low, high) replaces the percentile scaling (e.g. a viewer's contrast
         limits); the same key with another range is another image."""
         if intensity_range is not None:
-            intensity_range = (float(intensity_range[0]), float(intensity_range[1]))
+            intensity_range = checked_range(intensity_range)
             key = None if key is None else (key, intensity_range)
         with self.lock:
             if key is not None and key == self.image_key and self._source is not None:
