@@ -280,10 +280,14 @@ def test_hand_edit_records_round_trip_for_both_napari_atom_kinds():
 
     from napari_inter2former.journal.hand_edits import (
         apply_edit,
-        edited_values,
         encode_edit,
+        sequential_edits,
         touched_box,
     )
+
+    def edited_values(atom, data, box):
+        ((_, _, after),) = sequential_edits([atom], data, [box])
+        return after
 
     data = np.zeros((2, 40, 40), np.uint16)
     # the fancy-index kind (data_setitem): the array may still hold the old values
@@ -414,3 +418,33 @@ def test_a_whole_last_event_without_its_newline_is_kept(tmp_path):
     writer = JournalWriter(path, {"target": {"shape": [20, 20], "dtype": "uint16"}})
     writer.append(_commit(2, 2, np.ones((3, 3), bool), (10, 10)))
     assert [e["seq"] for e in read_journal(path)[1]] == [1, 2]
+
+
+def test_a_drag_of_several_dabs_is_undone_exactly():
+    # napari reports a brush drag as one edit of several overlapping dabs. Each dab's "before"
+    # was taken from the array after the whole drag, so undo left later dabs' paint behind.
+    from collections import namedtuple
+
+    from napari_inter2former.journal.hand_edits import sequential_edits, touched_box
+
+    Masked = namedtuple("Masked", "slice_key mask old_values new_value")
+    start = np.zeros((30, 30), np.uint8)
+    start[10:20, 10:20] = 2  # another label under part of the drag
+    data = start.copy()
+    atoms = []
+    for y, x in [(12, 12), (14, 16), (16, 20)]:  # overlapping 7 x 7 dabs
+        key = (slice(y - 3, y + 4), slice(x - 3, x + 4))
+        yy, xx = np.mgrid[-3:4, -3:4]
+        mask = yy**2 + xx**2 <= 9
+        atoms.append(Masked(key, mask, data[key][mask].copy(), 5))
+        data[key][mask] = 5
+    boxes = [touched_box(a, data.shape) for a in atoms]
+    edits = sequential_edits(atoms, data, boxes)
+    undone = data.copy()
+    for box, before, _ in reversed(edits):
+        undone[box] = before
+    np.testing.assert_array_equal(undone, start)
+    redone = start.copy()
+    for box, _, after in edits:
+        redone[box] = after
+    np.testing.assert_array_equal(redone, data)

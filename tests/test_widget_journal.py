@@ -220,3 +220,35 @@ def test_carried_slices_journal_the_range_they_were_predicted_with(qtbot, open_w
     qtbot.waitUntil(lambda: widget._carry_job is None and not widget.busy, timeout=30000)
     commits = [e for e in read_journal(widget.journal_path)[1] if e["type"] == "commit"]
     assert len(commits) == 5 and all(c["intensity_range"] == [0.0, 200.0] for c in commits)
+
+
+def test_undo_of_a_brush_drag_takes_all_of_it_back(qtbot, open_widget):
+    viewer, widget = open_widget(DiskPredictor(), np.zeros((100, 100), np.uint8), name="img")
+    target = widget._target
+    target.brush_size = 7
+    target.mode = "paint"
+    with target.block_history():  # what napari's mouse drag does: several dabs, one edit
+        target._draw(5, [50, 40], [50, 40])
+        target._draw(5, [50, 40], [52, 46])
+    painted = np.asarray(target.data).copy()
+    assert (painted == 5).sum() > 50
+    widget.undo()
+    assert not np.asarray(target.data).any()  # 14 of 81 px used to stay
+    widget.redo()
+    np.testing.assert_array_equal(np.asarray(target.data), painted)
+    np.testing.assert_array_equal(replay(widget.journal_path), painted)
+
+
+def test_a_session_that_starts_with_a_brush_stroke_replays_without_a_warning(qtbot, open_widget):
+    import warnings
+
+    viewer, widget = open_widget(DiskPredictor(), np.zeros((100, 100), np.uint8), name="img")
+    target = widget._target
+    target.brush_size = 5
+    target.selected_label = 7
+    target.mode = "paint"
+    target._draw(7, [50, 40], [50, 40])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "began on a target that already held labels" was warned
+        rebuilt = replay(widget.journal_path)
+    np.testing.assert_array_equal(rebuilt, np.asarray(target.data))

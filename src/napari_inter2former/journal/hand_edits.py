@@ -33,15 +33,29 @@ def touched_box(atom, shape: tuple[int, ...]) -> tuple[slice, ...] | None:
     return tuple(box)
 
 
-def edited_values(atom, data: np.ndarray, box: tuple[slice, ...]) -> np.ndarray:
-    """The box's values after the edit, built from the atom itself: napari may report an
-    edit before it has written it to the array."""
-    return _put(np.array(data[box], copy=True), atom, box, old=False)
+def sequential_edits(atoms, data: np.ndarray, boxes: list[tuple[slice, ...]]) -> list[tuple]:
+    """(box, values before, values after) of each atom of one napari edit, in order, each as if
+    the atoms were applied one after another (a brush drag is several dabs in one edit).
 
+    Taking every dab's "before" from the array after the whole drag would keep the later dabs'
+    paint inside an earlier dab's box, and undoing the drag would leave some of it behind. So the
+    states are worked out backwards on a copy of the region the atoms share: the final state
+    (built from the atoms, as napari may report an edit before writing it), then each atom's
+    old values put back in reverse order."""
+    union = tuple(slice(min(b[a].start for b in boxes), max(b[a].stop for b in boxes)) for a in range(data.ndim))
+    work = np.array(data[union], copy=True)
 
-def previous_values(atom, after: np.ndarray, box: tuple[slice, ...]) -> np.ndarray:
-    """The box's values before the edit, from its values after it and the atom's old values."""
-    return _put(after.copy(), atom, box, old=True)
+    def local(box):
+        return tuple(slice(s.start - u.start, s.stop - u.start) for s, u in zip(box, union))
+
+    for atom, box in zip(atoms, boxes):
+        work[local(box)] = _put(work[local(box)].copy(), atom, box, old=False)
+    edits = []
+    for atom, box in reversed(list(zip(atoms, boxes))):
+        after = work[local(box)].copy()
+        work[local(box)] = _put(after.copy(), atom, box, old=True)
+        edits.append((box, work[local(box)].copy(), after))
+    return edits[::-1]
 
 
 def _put(values: np.ndarray, atom, box: tuple[slice, ...], old: bool) -> np.ndarray:

@@ -12,9 +12,8 @@ import numpy as np
 
 from ..journal.hand_edits import (
     MAX_EDIT_PIXELS,
-    edited_values,
     encode_edit,
-    previous_values,
+    sequential_edits,
     touched_box,
 )
 from .history import Action
@@ -27,20 +26,22 @@ class HandEditMixin:
         data = base_data(target)
         if target.multiscale or not isinstance(data, np.ndarray):
             return
-        edits = []  # (box, values before, values after)
+        kept, boxes = [], []
         for atom in atoms or []:
             box = touched_box(atom, data.shape)
-            if box is None:
-                continue
-            if int(np.prod([s.stop - s.start for s in box])) > MAX_EDIT_PIXELS:
-                notify("warning", "an edit of the target is too large to journal or undo here: save the "
-                                  "segmentation to keep it")
-                continue
-            after = edited_values(atom, data, box)
-            edits.append((box, previous_values(atom, after, box), after))
-            self._journal_event(encode_edit(box, after))
-        if not edits:
+            if box is not None:
+                kept.append(atom)
+                boxes.append(box)
+        if not kept:
             return
+        union = [max(b[a].stop for b in boxes) - min(b[a].start for b in boxes) for a in range(data.ndim)]
+        if int(np.prod(union)) > MAX_EDIT_PIXELS:
+            notify("warning", "an edit of the target is too large to journal or undo here: save the "
+                              "segmentation to keep it")
+            return
+        edits = sequential_edits(kept, data, boxes)  # (box, values before, values after), in order
+        for box, _, after in edits:
+            self._journal_event(encode_edit(box, after))
         editing = self._obj.label_id if self._obj is not None else None
         if editing is not None and any((before == editing).any() or (after == editing).any()
                                        for _, before, after in edits):

@@ -260,9 +260,14 @@ class LayerChoiceMixin:
             self.target_combo.blockSignals(False)
 
     def _on_target_paint(self, event=None) -> None:
+        hand_edit = self._target is not None and not self._writing_target and event is not None
+        if hand_edit:
+            # Open the journal first: its header's next id must be the target's before this paint,
+            # or a replay takes the painted id for labels that were there at the start.
+            self._journal_writer()
         if self._target is not None and self._ids is not None:
             self._ids.observe(self._target.selected_label)
-        if self._target is not None and not self._writing_target and event is not None:
+        if hand_edit:
             self._on_hand_edit(self._target, event.value)
 
     def _ensure_target(self):
