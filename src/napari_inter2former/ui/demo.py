@@ -33,11 +33,11 @@ def run(args) -> int:
     viewer = napari.Viewer(title="napari-inter2former demo")
     viewer.open_sample("napari-inter2former", args.sample)
     viewer.window.add_plugin_dock_widget("napari-inter2former", "Interactive segmentation")
-    viewer.reset_view()  # fit the image to the canvas the dock left
-    if args.screenshot:
-        from qtpy.QtWidgets import QApplication
+    from qtpy.QtWidgets import QApplication
 
-        QApplication.processEvents()  # lay the dock out, or the screenshot shows the canvas alone
+    QApplication.processEvents()  # lay the dock out first: the canvas shrinks to make room for it
+    viewer.reset_view()  # then fit the image to the canvas that is left
+    if args.screenshot:
         viewer.screenshot(args.screenshot, canvas_only=False, flash=False)
         viewer.close()
         return 0
