@@ -425,3 +425,31 @@ def test_a_reopened_saved_segmentation_numbers_commits_after_its_journal(qtbot, 
     assert commits == [1, 2, 3]  # the reopened session went on from 3, not from 1 again
     assert [e["seq"] for e in events if e["type"] == "undo"] == [3]
     np.testing.assert_array_equal(replay(again.journal_path), np.asarray(reopened.data))
+
+
+def test_replacing_the_targets_data_restarts_ids_history_and_journal(qtbot, open_widget, nuclei):
+    # target.data = a loaded segmentation: the next commit reused id 1 (merging two objects),
+    # and undo wrote the old array's pixels into the new one.
+    viewer, widget = open_widget(DiskPredictor(grow=5, delay_s=0.2), nuclei, name="nuclei")
+    target = widget._target
+    prompts = viewer.layers[PROMPTS_NAME]
+    prompts.add([80, 80])
+    wait_idle(qtbot, widget)
+    widget.commit()
+    old_journal = widget.journal_path
+    loaded = np.zeros_like(np.asarray(target.data))
+    loaded[300:310, 300:310] = 1
+    loaded[0:10, 0:10] = 2
+    start = notification_count()
+    prompts.add([200, 220])
+    widget.commit()  # waits for the prediction, which lands after the replacement below
+    target.data = loaded
+    wait_idle(qtbot, widget)
+    assert labels_of(target.data) == {1, 2, 3} and (np.asarray(target.data) == 1).sum() == 100
+    assert any("was replaced: undo history starts again, new objects start at label 3" in m
+               for m in notifications_since(start))
+    widget.undo()  # the commit of label 3 only: the replaced data is not touched
+    assert labels_of(target.data) == {1, 2} and (np.asarray(target.data) == 1).sum() == 100
+    widget.undo()  # nothing before the replacement is undone into the new array
+    assert labels_of(target.data) == {1, 2}
+    assert widget.journal_path != old_journal

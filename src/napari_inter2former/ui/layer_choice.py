@@ -237,6 +237,7 @@ class LayerChoiceMixin:
         if self._target is not None:
             unbind_shortcuts(self._target)
             follow(self._target.events.paint, self._on_target_paint, False)
+            follow(self._target.events.data, self._on_target_data, False)
         self._release_journal()
         self._target, self._ids = None, None
         if not keep_history:
@@ -253,6 +254,7 @@ class LayerChoiceMixin:
         self._target = layer
         self._bind(layer)
         layer.events.paint.connect(self._on_target_paint)
+        follow(layer.events.data, self._on_target_data, True)
         index = self.target_combo.findText(layer.name)
         if index >= 0 and same_layer(self.target_combo.itemData(index), layer):
             self.target_combo.blockSignals(True)
@@ -269,6 +271,29 @@ class LayerChoiceMixin:
             self._ids.observe(self._target.selected_label)
         if hand_edit:
             self._on_hand_edit(self._target, event.value)
+
+    @guarded
+    def _on_target_data(self, event=None) -> None:
+        """The target's data was replaced (`layer.data = ...`; napari's own paint and the widget's
+        writes do not replace it). Ids, undo steps and the journal all describe the old array:
+        ids are counted again, the history starts again (undoing an old commit would write old
+        pixels into the new array), and a new journal begins on the new data."""
+        target = self._target
+        if target is None or self._writing_target:
+            return
+        self._stop_carry(f"the data of '{target.name}' was replaced")
+        try:
+            self._ids = LabelIds(base_data(target).dtype, array_max(base_data(target)))
+        except (LabelError, TypeError, ValueError) as exc:
+            self._ids = None
+            notify("error", f"'{target.name}' cannot be a target any more: {exc}")
+            return
+        self.history.clear()
+        self._last_commit = None
+        self._release_journal()
+        notify("warning", f"The data of '{target.name}' was replaced: undo history starts again, new objects start "
+                          f"at label {self._ids.next}, and a new journal begins (the old one cannot replay the "
+                          "replacement).")
 
     def _ensure_target(self):
         """The target layer; a new one of the image's shape is created on first need."""

@@ -378,7 +378,8 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, ContrastMixin, OwnLayer
                               (layers.events.renamed, self._on_layers_changed),
                               (self.viewer.dims.events.ndisplay, self._on_ndisplay),
                               # a closed widget must not journal the target's hand edits any more
-                              *(((self._target.events.paint, self._on_target_paint),)
+                              *(((self._target.events.paint, self._on_target_paint),
+                                 (self._target.events.data, self._on_target_data))
                                 if self._target is not None else ())):
             follow(emitter, slot, False)
 
