@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .cli import below_minimum
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
@@ -451,10 +453,11 @@ def _sides(text: str, name: str) -> list[int]:
 
 
 def _option_problem(args) -> str | None:
-    for name, least in (("threads", 1), ("objects", 2), ("later_clicks", 1), ("repeats", 1), ("ratio_window", 16),
-                        ("memory_side", 16), ("memory_chunk", 16), ("memory_max_side", 16)):
-        if getattr(args, name) < least:
-            return f"--{name.replace('_', '-')} must be at least {least}, got {getattr(args, name)}"
+    problem = below_minimum(args, (("threads", 1), ("objects", 2), ("later_clicks", 1), ("repeats", 1),
+                                   ("ratio_window", 16), ("memory_side", 16), ("memory_chunk", 16),
+                                   ("memory_max_side", 16)))
+    if problem:
+        return problem
     try:
         _sides(args.encoder_sizes, "encoder-sizes")
         _sides(args.windows, "windows")

@@ -40,6 +40,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def below_minimum(options, minima) -> str | None:
+    """The first option under its minimum, as the subcommands word it (None: an unset option).
+    `options`: parsed arguments or a config object; `minima`: (name, least) pairs."""
+    for name, least in minima:
+        value = getattr(options, name)
+        if value is not None and value < least:
+            return f"--{name.replace('_', '-')} must be at least {least}, got {value}"
+    return None
+
+
 def _user_errors() -> tuple[type[Exception], ...]:
     """The error types that describe bad input rather than a bug (imported late: they pull torch)."""
     from .evaluation.data import DataError

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..cli import below_minimum
 from .data import DataError
 from .evaluate import VOLUME_MODES, evaluate
 from .methods import METHOD_NAMES
@@ -51,12 +52,10 @@ _MINIMA = (("max_per_image", 0), ("max_clicks", 1), ("limit_images", 1), ("slice
 
 
 def run(args: argparse.Namespace) -> int:
-    for name, least in _MINIMA:
-        value = getattr(args, name)
-        if value is not None and value < least:
-            print(f"napari-inter2former evaluate: error: --{name.replace('_', '-')} must be at least {least}, "
-                  f"got {value}", file=sys.stderr)
-            return 2
+    problem = below_minimum(args, _MINIMA)
+    if problem:
+        print(f"napari-inter2former evaluate: error: {problem}", file=sys.stderr)
+        return 2
     if not 0.0 < args.carry_iou <= 1.0:
         print(f"napari-inter2former evaluate: error: --carry-iou must be in (0, 1], got {args.carry_iou}",
               file=sys.stderr)
@@ -70,9 +69,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     expected: tuple[type[BaseException], ...] = (DataError, ValueError, FileNotFoundError, ImportError)
     if "inter2former" in args.methods:
-        from ..model.weights import (
-            WeightsError,  # imports torch: only when the model is used
-        )
+        # imports torch: only when the model is used
+        from ..model.weights import WeightsError
 
         expected += (WeightsError,)
     try:

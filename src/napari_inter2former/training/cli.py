@@ -7,6 +7,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from ..cli import below_minimum
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..model.encoder import TRUNKS
@@ -52,9 +54,10 @@ def _error(message: str) -> int:
 
 def _option_problem(cfg) -> str | None:
     """The first option out of range, found before any data is read."""
-    for name in ("steps", "batch", "checkpoint_every", "validate_every", "log_every", "threads"):
-        if getattr(cfg, name) < 1:
-            return f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}"
+    problem = below_minimum(cfg, [(name, 1) for name in ("steps", "batch", "checkpoint_every", "validate_every",
+                                                         "log_every", "threads")])
+    if problem:
+        return problem
     if cfg.crop < 32 or cfg.crop % 16:
         return f"--crop must be a multiple of 16 of at least 32 (the encoder's stride), got {cfg.crop}"
     for name in ("time_budget", "snapshots", "warmup", "max_rounds", "frozen_blocks", "data_workers",
@@ -116,8 +119,8 @@ def _run(args) -> int:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     resumed_model = checkpoint_model(checkpoint) if args.resume and checkpoint.exists() else None
-    if resumed_model is None and args.init_weights:
-        load_model(args.init_weights)  # a bad file is named now, before the data is read
+    # Loaded now, before the data is read: a bad file is named at once.
+    initial = load_model(args.init_weights).train() if resumed_model is None and args.init_weights else None
     images = [im for folder in args.data for im in load_folder(folder)]
     print(f"training on {len(images)} images, {sum(len(i.objects) for i in images)} objects, device {device}, "
           f"{cfg.threads} threads")
@@ -134,7 +137,7 @@ def _run(args) -> int:
             print("note: resuming the checkpoint's own model; " + ", ".join("--" + n.replace("_", "-") for n in given)
                   + " ignored")
     else:
-        model = _extended(args, _starting_model(args, cfg, load_model, build_model), cfg, extend_model)
+        model = _extended(args, _starting_model(args, cfg, initial, build_model), cfg, extend_model)
     trainer = Trainer(model, sampler, cfg, Path(args.out), device)
     if args.resume and trainer.resume():
         print(f"resumed at step {trainer.step}")
@@ -159,15 +162,15 @@ def _run(args) -> int:
     return 0
 
 
-def _starting_model(args, cfg, load_model, build_model):
-    if args.init_weights:
-        model = load_model(args.init_weights).train()
-        if args.trunk and args.trunk != model.config.trunk:
-            from .trunk_swap import swap_trunk
+def _starting_model(args, cfg, initial, build_model):
+    """`initial`: the --init-weights model, loaded already (None: build one)."""
+    if initial is None:
+        return build_model(args.imagenet_init, cfg.seed, args.trunk or "lite0")
+    if args.trunk and args.trunk != initial.config.trunk:
+        from .trunk_swap import swap_trunk
 
-            model = swap_trunk(model, args.trunk)
-        return model
-    return build_model(args.imagenet_init, cfg.seed, args.trunk or "lite0")
+        return swap_trunk(initial, args.trunk)
+    return initial
 
 
 def _extended(args, model, cfg, extend_model):
