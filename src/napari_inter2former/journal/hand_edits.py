@@ -33,6 +33,11 @@ def touched_box(atom, shape: tuple[int, ...]) -> tuple[slice, ...] | None:
     return tuple(box)
 
 
+def box_union(boxes: list[tuple[slice, ...]]) -> tuple[slice, ...]:
+    """The smallest box holding all `boxes` (tuples of slices, one per axis)."""
+    return tuple(slice(min(b[a].start for b in boxes), max(b[a].stop for b in boxes)) for a in range(len(boxes[0])))
+
+
 def sequential_edits(atoms, data: np.ndarray, boxes: list[tuple[slice, ...]]) -> list[tuple]:
     """(box, values before, values after) of each atom of one napari edit, in order, each as if
     the atoms were applied one after another (a brush drag is several dabs in one edit).
@@ -42,7 +47,7 @@ def sequential_edits(atoms, data: np.ndarray, boxes: list[tuple[slice, ...]]) ->
     states are worked out backwards on a copy of the region the atoms share: the final state
     (built from the atoms, as napari may report an edit before writing it), then each atom's
     old values put back in reverse order."""
-    union = tuple(slice(min(b[a].start for b in boxes), max(b[a].stop for b in boxes)) for a in range(data.ndim))
+    union = box_union(boxes)
     work = np.array(data[union], copy=True)
 
     def local(box):

@@ -73,7 +73,7 @@ class JournalWriter:
                 self._header_queued = True
             elif exclusive:
                 raise FileExistsError(f"{self.path} already holds a journal")
-            self._flush()
+            self.flush()
         except OSError:
             _OPEN.pop(str(self.path.resolve()), None)
             raise
@@ -88,10 +88,7 @@ class JournalWriter:
         return len(self._pending) - self._header_queued
 
     def flush(self) -> None:
-        """Try again to write the events that wait (raises OSError if it still fails)."""
-        self._flush()
-
-    def _flush(self) -> None:
+        """Write the events that wait (raises OSError, keeping them, if it fails again)."""
         if not self._pending:
             return
         with open(self.path, "a+b") as fh:  # made again if it was deleted meanwhile
@@ -121,7 +118,7 @@ class JournalWriter:
     def append(self, event: dict) -> None:
         """Write `event`; on OSError it stays queued (see `unwritten`) and the error is raised."""
         self._pending.append(self._line({"time": now_iso(), **event}))
-        self._flush()
+        self.flush()
 
     def relocate(self, new_path: str | os.PathLike) -> Path:
         """Copy the journal to `new_path` and keep writing there (e.g. next to a saved segmentation).
@@ -141,7 +138,7 @@ class JournalWriter:
                     raise
             _OPEN.pop(str(self.path.resolve()), None)
             self.path = new_path  # (a journal deleted meanwhile starts again there at the next event)
-        self._flush()
+        self.flush()
         return self.path
 
 

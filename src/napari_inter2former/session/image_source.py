@@ -131,10 +131,10 @@ class ImageSource:
 
     def _sample(self) -> np.ndarray:
         h, w = self.height, self.width
-        step = max(1, int(np.sqrt(h * w / 1_000_000)))
         if _in_memory(self.array):
             # About a million pixels spread over the whole image: the percentiles do not depend
             # on where the objects sit, as they would with patches at fixed places.
+            step = max(1, int(np.sqrt(h * w / 1_000_000)))
             strided = self.array[:, ::step, ::step] if self._channels_first else self.array[::step, ::step]
             return self._as_region(strided)
         if h * w <= _DIRECT_STATS_PIXELS:

@@ -214,7 +214,7 @@ class CarryMixin:
         prev = state["prev"]
         self._journal_commit(seq, ObjectState(0, spec, seed=(prev.mask, prev.offset), predict_seed=not clicks,
                                        label_id=label_id), clicks, result, label_id, patch,
-                             intensity_range=step.intensity_range)
+                             step.intensity_range)
         state["patches"].append((seq, patch))
         state["prev"] = result
         state["last"] = (label_id, spec, result, axis)

@@ -136,7 +136,8 @@ class CommitMixin:
             self._set_status("commit failed: the object is kept")
             return None
         seq = next(self._seq)
-        self._journal_commit(seq, obj, self._clicks(self._points, obj.spec), result, label_id, patch)
+        self._journal_commit(seq, obj, self._clicks(self._points, obj.spec), result, label_id, patch,
+                             self._intensity_range())
         before = Snapshot(self._points.coords, self._points.positive, obj, result)
         empty = self._empty_points(self._image.ndim)
         self._apply_state(empty)

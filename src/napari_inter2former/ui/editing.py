@@ -28,18 +28,24 @@ class EditMixin:
             self.viewer.layers.selection.active = self._prompts
         self._set_status("Click on the label to edit.")
 
+    def _target_pixel(self, coords, spec) -> tuple:
+        """(target plane of `spec`, y, x, label) at `coords` (image data coordinates); the label is
+        None outside the plane. Raises PlaneError or LabelError when the target has no such plane."""
+        plane = PlaneView(base_data(self._target), self._target_spec(spec, self._target))
+        y, x = int(np.floor(coords[spec.rows_axis] + 0.5)), int(np.floor(coords[spec.cols_axis] + 0.5))
+        if not (0 <= y < plane.shape[0] and 0 <= x < plane.shape[1]):
+            return plane, y, x, None
+        return plane, y, x, int(np.asarray(plane.read(y, y + 1, x, x + 1))[0, 0])
+
     def _label_under(self, coords, spec) -> int:
-        """The target's label at `coords` (image data coordinates) on plane `spec`; 0 if none."""
+        """The target's label at `coords` on plane `spec`; 0 if none."""
         if self._target is None:
             return 0
         try:
-            plane = PlaneView(base_data(self._target), self._target_spec(spec, self._target))
+            label = self._target_pixel(coords, spec)[3]
         except (PlaneError, LabelError, ValueError, IndexError):
             return 0
-        y, x = int(np.floor(coords[spec.rows_axis] + 0.5)), int(np.floor(coords[spec.cols_axis] + 0.5))
-        if not (0 <= y < plane.shape[0] and 0 <= x < plane.shape[1]):
-            return 0
-        return int(np.asarray(plane.read(y, y + 1, x, x + 1))[0, 0])
+        return label or 0
 
     def _hint_if_inside_a_label(self, obj: ObjectState, coords) -> None:
         """A new object's first click inside a committed label would, with overwriting off, commit
@@ -66,16 +72,13 @@ class EditMixin:
         try:
             template = self._shown_spec()
             spec = self._spec_for_plane(point_plane(coords, template))
-            plane = PlaneView(base_data(self._target), self._target_spec(spec, self._target))
+            plane, y, x, value = self._target_pixel(coords, spec)
         except (PlaneError, LabelError) as exc:
             notify("warning", str(exc))
             return None
-        y, x = int(np.floor(coords[spec.rows_axis] + 0.5)), int(np.floor(coords[spec.cols_axis] + 0.5))
-        h, w = plane.shape[:2]
-        if not (0 <= y < h and 0 <= x < w):
+        if value is None:
             notify("warning", f"({y}, {x}) is outside the image")
             return None
-        value = int(np.asarray(plane.read(y, y + 1, x, x + 1))[0, 0])
         if value == 0:
             notify("info", "There is no label there: click inside a label to edit it.")
             return None

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..journal.hand_edits import (
     MAX_EDIT_PIXELS,
+    box_union,
     encode_edit,
     sequential_edits,
     touched_box,
@@ -34,8 +35,7 @@ class HandEditMixin:
                 boxes.append(box)
         if not kept:
             return
-        union = [max(b[a].stop for b in boxes) - min(b[a].start for b in boxes) for a in range(data.ndim)]
-        if int(np.prod(union)) > MAX_EDIT_PIXELS:
+        if int(np.prod([s.stop - s.start for s in box_union(boxes)])) > MAX_EDIT_PIXELS:
             notify("warning", "an edit of the target is too large to journal or undo here: save the "
                               "segmentation to keep it")
             return

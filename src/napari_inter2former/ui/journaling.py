@@ -22,7 +22,6 @@ from .layers import base_data
 from .state import ObjectState, guarded, notify
 
 JOURNAL_DIR_ENV = "NAPARI_INTER2FORMER_JOURNAL_DIR"
-CURRENT_RANGE = object()  # _journal_commit: the range in use now
 
 
 def default_journal_dir() -> Path:
@@ -179,10 +178,8 @@ class JournalMixin:
             self._journal_event(event)
 
     def _journal_commit(self, seq, obj: ObjectState, clicks, result: MaskResult, label_id: int, patch,
-                        intensity_range=CURRENT_RANGE) -> None:
-        """`intensity_range`: the range the mask was predicted with (default: the current one)."""
-        if intensity_range is CURRENT_RANGE:
-            intensity_range = self._intensity_range()
+                        intensity_range) -> None:
+        """`intensity_range`: the range the mask was predicted with (None: percentiles)."""
         if self._journal is None and self._target is not None:
             self._journal_writer()
         seed = None
