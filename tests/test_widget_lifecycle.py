@@ -453,3 +453,30 @@ def test_replacing_the_targets_data_restarts_ids_history_and_journal(qtbot, open
     widget.undo()  # nothing before the replacement is undone into the new array
     assert labels_of(target.data) == {1, 2}
     assert widget.journal_path != old_journal
+
+
+def test_switched_and_removed_layers_are_let_go(qtbot, open_widget, nuclei):
+    """The widget keeps no layer it no longer uses (QA soak: every image switch kept the old
+    prompts and preview layers alive, and a removed image and target kept their data)."""
+    import gc
+    import weakref
+
+    viewer, widget = open_widget(DiskPredictor(), nuclei, name="A")
+    viewer.add_image(np.ascontiguousarray(nuclei[::-1]), name="B")
+    old = [weakref.ref(viewer.layers[name]) for name in (PROMPTS_NAME, PREVIEW_NAME)]
+    for _ in range(3):
+        widget.set_image_layer(viewer.layers["B"])
+        widget.set_image_layer(viewer.layers["A"])
+    viewer.layers[PROMPTS_NAME].add([150, 150])
+    wait_idle(qtbot, widget)
+    widget.commit()
+    target = weakref.ref(widget._target)
+    image = weakref.ref(viewer.layers["A"])
+    viewer.layers.remove(widget._target)
+    viewer.layers.remove("A")
+    qtbot.wait(50)
+    gc.collect()
+    assert all(ref() is None for ref in old)
+    assert target() is None and image() is None
+    alive = list(viewer.layers)
+    assert all(any(same_layer(bound, layer) for layer in alive) for bound in widget._bound_layers)

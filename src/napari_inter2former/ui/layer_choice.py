@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..journal import LabelError
-from .keys import unbind_shortcuts
 from .label_ids import LabelIds, array_max
 from .layers import (
     HUGE_PIXELS,
@@ -58,13 +57,15 @@ class LayerChoiceMixin:
     def _on_layer_removed(self, event) -> None:
         layer = event.value
         which = None
+        self._unbind(layer)  # a removed layer keeps no shortcut and is not kept alive
+        if same_layer(layer, self._made_target):
+            self._made_target = None
         if same_layer(layer, self._prompts):
             self._prompts, which = None, "prompts"
         elif same_layer(layer, self._preview):
             self._preview, which = None, "preview"
         elif same_layer(layer, self._target):
             self._stop_carry(f"its target '{layer.name}' was removed")
-            unbind_shortcuts(layer)
             self._release_journal()
             self._target, self._ids = None, None
             self._last_commit = None
@@ -152,7 +153,7 @@ class LayerChoiceMixin:
         self._abandon_object()
         self._remove_our_layers()
         if self._image is not None and not same_layer(self._image, self._target):
-            unbind_shortcuts(self._image)
+            self._unbind(self._image)
         self._watch_image_data(False)
         self._image = layer
         self._watch_image_data(True)
@@ -235,7 +236,7 @@ class LayerChoiceMixin:
             self._refresh_combos()
             return
         if self._target is not None:
-            unbind_shortcuts(self._target)
+            self._unbind(self._target)
             follow(self._target.events.paint, self._on_target_paint, False)
             follow(self._target.events.data, self._on_target_data, False)
         self._release_journal()

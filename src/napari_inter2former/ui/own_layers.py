@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .keys import bind_shortcuts
+from .keys import bind_shortcuts, unbind_shortcuts
 from .layers import (
     NEGATIVE_COLOR,
     POSITIVE_COLOR,
@@ -69,8 +69,14 @@ class OwnLayersMixin:
 
     def _bind(self, layer) -> None:
         bind_shortcuts(layer, self)
-        if layer not in self._bound_layers:
+        if not any(same_layer(bound, layer) for bound in self._bound_layers):
             self._bound_layers.append(layer)
+
+    def _unbind(self, layer) -> None:
+        """Take the shortcuts off `layer` and let go of it: the list must not keep removed or
+        replaced layers (and their data) alive while the widget is open."""
+        unbind_shortcuts(layer)
+        self._bound_layers[:] = [bound for bound in self._bound_layers if not same_layer(bound, layer)]
 
     def _remove_our_layers(self) -> None:
         was, self._restoring = self._restoring, True  # our own removal: nothing to bring back
@@ -80,6 +86,9 @@ class OwnLayersMixin:
                     self.viewer.layers.remove(layer)
         finally:
             self._restoring = was
+        for layer in (self._prompts, self._preview):
+            if layer is not None:
+                self._unbind(layer)
         self._prompts = self._preview = None
 
     def _our_layer(self, layer) -> bool:
