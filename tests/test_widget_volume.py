@@ -377,3 +377,27 @@ def test_deleting_the_carried_centre_click_predicts_from_the_mask_alone(qtbot, o
     wait_idle(qtbot, widget)
     assert len(prompts.data) == 1
     np.testing.assert_array_equal(widget._result.to_full(volume.shape[1:]), with_centre)
+
+
+def test_the_widget_works_on_the_slice_napari_shows_between_two_z_steps(qtbot, open_widget):
+    """A layer with half the z step puts the slider half-way between this stack's slices; napari
+    rounds halves to even, and the widget used to round them up: it segmented and committed on
+    slice 1 while slice 0 was on screen (QA pass)."""
+    stack = np.zeros((10, 80, 80), np.uint16)
+    for z in range(10):
+        stack[z] = 10 * z + 5  # every slice tells its index
+    stack[:, 30:50, 30:50] += 100
+    viewer, widget = open_widget(DiskPredictor(), stack, name="coarse", scale=(0.3, 1, 1))
+    viewer.add_image(np.zeros((20, 80, 80), np.uint16), name="fine", scale=(0.15, 1, 1))
+    widget.set_image_layer(viewer.layers["coarse"])
+    image = viewer.layers["coarse"]
+    for step in range(8):
+        viewer.dims.set_current_step(0, step)
+        shown = (int(np.asarray(image._slice.image.raw)[0, 0]) - 5) // 10
+        assert widget._shown_spec().index[0] == shown, step
+    viewer.dims.set_current_step(0, 1)  # data z 0.5: napari shows slice 0
+    shown = (int(np.asarray(image._slice.image.raw)[0, 0]) - 5) // 10
+    viewer.layers[PROMPTS_NAME].add(image.data_to_world([0.5, 40, 40]))
+    wait_idle(qtbot, widget)
+    widget.commit()
+    assert shown == 0 and sorted(set(np.nonzero(widget._target.data)[0])) == [0]

@@ -16,7 +16,7 @@ from ..session import MaskResult
 from .engine import CarryRunJob, CarryRunOutcome, CarryStep, interior_point
 from .history import Action
 from .label_region import label_region
-from .layers import PlaneError, base_data, spatial_shape, spec_plane
+from .layers import PlaneError, base_data, slice_index, spatial_shape, spec_plane
 from .state import ObjectState, Snapshot, guarded, notify
 
 CARRY_MIN_AREA = 10
@@ -72,7 +72,7 @@ class CarryMixin:
             elif spec.index[a] is not None and a != spec.channel_axis:
                 coords[a] = spec.index[a]
             else:
-                coords[a] = np.floor(here[a] + 0.5)
+                coords[a] = slice_index(here[a])
         return coords
 
     def _show_plane_of(self, spec: PlaneSpec) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 from ..journal import LabelError, PlaneSpec, PlaneView, paint_object
 from ..session import MaskResult
 from .history import Action
-from .layers import base_data, same_layer, spatial_shape
+from .layers import base_data, same_layer, slice_index, spatial_shape
 from .pyramid import update_lower_levels
 from .state import Snapshot, guarded, notify
 
@@ -49,7 +49,7 @@ class CommitMixin:
             elif 0 <= i < n and spec.index[i] is not None and i != spec.channel_axis:
                 index.append(int(spec.index[i]))
             else:
-                index.append(int(np.clip(np.floor(here[j] + 0.5), 0, tshape[j] - 1)))
+                index.append(int(np.clip(slice_index(here[j]), 0, tshape[j] - 1)))
         return PlaneSpec(tuple(index), rows, cols, None)
 
     def _set_through_napari(self, target, indices: tuple, values: np.ndarray) -> None:

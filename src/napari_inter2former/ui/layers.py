@@ -35,6 +35,13 @@ def same_layer(a, b) -> bool:
     return a is not None and b is not None and unwrap(a) is unwrap(b)
 
 
+def slice_index(coordinate: float) -> int:
+    """The slice napari shows at a data coordinate of a non-displayed axis. napari rounds halves
+    to even (np.round); rounding them up picked the next slice whenever two layers' z steps or
+    offsets put the slider half-way between this layer's slices."""
+    return int(np.round(coordinate))
+
+
 def base_data(layer):
     """The full-resolution array of a (possibly multiscale) layer."""
     return layer.data[0] if getattr(layer, "multiscale", False) else layer.data
@@ -73,7 +80,7 @@ def plane_spec(layer, viewer, channel_axis: int | None = None, channel_index: in
         elif axis == channel_axis:
             index.append(None if channel_index is None else int(channel_index))
         else:
-            value = int(np.floor(point[axis] + 0.5))
+            value = slice_index(point[axis])
             if not 0 <= value < shape[axis]:
                 raise PlaneError(f"the current slice lies outside layer '{layer.name}' (axis {axis})")
             index.append(value)
@@ -93,7 +100,7 @@ def plane_key(layer, spec: PlaneSpec) -> tuple:
 
 def point_plane(coords: np.ndarray, spec: PlaneSpec) -> tuple:
     """The fixed-axis coordinates of a point (nD, data coords) as a comparable tuple."""
-    return tuple(int(np.floor(c + 0.5)) for a, c in enumerate(coords)
+    return tuple(slice_index(c) for a, c in enumerate(coords)
                  if a < len(spec.index) and a not in (spec.rows_axis, spec.cols_axis) and a != spec.channel_axis)
 
 
