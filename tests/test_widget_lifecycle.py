@@ -480,3 +480,82 @@ def test_switched_and_removed_layers_are_let_go(qtbot, open_widget, nuclei):
     assert target() is None and image() is None
     alive = list(viewer.layers)
     assert all(any(same_layer(bound, layer) for layer in alive) for bound in widget._bound_layers)
+
+
+def _click_world(viewer, world):
+    prompts = viewer.layers[PROMPTS_NAME]
+    prompts.add(prompts.world_to_data(world))
+
+
+def test_a_scale_or_translate_set_after_choosing_the_image_is_followed(qtbot, open_widget, nuclei):
+    """A pixel size entered after the image was chosen used to be ignored: the click at the
+    image's pixel (40, 50) was predicted and committed at (23, 29) (QA pass)."""
+    viewer, widget = open_widget(DiskPredictor(grow=3), nuclei, name="A")
+    image = viewer.layers["A"]
+    image.scale, image.translate = (0.5, 0.5), (3.0, 4.0)
+    _click_world(viewer, image.data_to_world([40, 50]))
+    wait_idle(qtbot, widget)
+    widget.commit()
+    target = widget._target
+    assert target.data[40, 50] == 1 and not target.data[23, 29]
+    assert np.allclose(viewer.layers[PREVIEW_NAME].scale, image.scale)
+    # A target the user chose is not moved; while it is placed otherwise, commits are refused.
+    chosen = viewer.add_labels(np.zeros(nuclei.shape, np.uint16), name="mine", scale=(0.5, 0.5),
+                               translate=(3.0, 4.0))
+    widget.set_target(chosen)
+    image.translate = (0.0, 0.0)
+    _click_world(viewer, image.data_to_world([100, 100]))
+    wait_idle(qtbot, widget)
+    start = notification_count()
+    widget.commit()
+    wait_idle(qtbot, widget)
+    assert not chosen.data.any() and widget._obj is not None
+    assert any("no longer placed like the image" in m for m in notifications_since(start))
+
+
+def test_the_widgets_layers_keep_the_images_units(qtbot, open_widget, nuclei):
+    """Without them napari dropped every layer's units, and an image in nm and one in µm of the
+    same field were drawn a factor of 1000 apart (QA pass)."""
+    from napari_inter2former.ui.layers import same_geometry
+
+    viewer, widget = open_widget(DiskPredictor(), nuclei, name="nm", scale=(100, 100), units="nm")
+    other = viewer.add_image(nuclei, name="um", scale=(0.1, 0.1), units="µm")
+    for layer in (viewer.layers[PROMPTS_NAME], viewer.layers[PREVIEW_NAME]):
+        assert tuple(str(u) for u in layer.units) == ("nanometer", "nanometer")
+    assert viewer.layers.units is not None
+    assert same_geometry(other, viewer.layers["nm"])
+    assert not same_geometry(viewer.add_image(nuclei, name="s", scale=(0.1, 0.1), units="s"), other)
+
+
+def test_a_read_only_target_is_refused_when_chosen(qtbot, open_widget, nuclei):
+    viewer, widget = open_widget(DiskPredictor(), nuclei, name="A")
+    frozen = np.zeros(nuclei.shape, np.uint16)
+    frozen.flags.writeable = False
+    layer = viewer.add_labels(frozen, name="frozen")
+    start = notification_count()
+    widget.set_target(layer)
+    assert not same_layer(widget._target, layer)
+    assert any("read-only" in m for m in notifications_since(start))
+
+
+def test_removing_image_and_target_under_a_pending_commit_makes_no_layer(qtbot, open_widget, nuclei):
+    viewer, widget = open_widget(DiskPredictor(delay_s=0.8), nuclei, name="A")
+    viewer.layers[PROMPTS_NAME].add([150, 150])
+    widget.commit()  # waits for the prediction
+    start = notification_count()
+    viewer.layers.remove(widget._target)
+    viewer.layers.remove("A")
+    qtbot.wait(1500)
+    wait_idle(qtbot, widget)
+    messages = notifications_since(start)
+    assert not any("failed" in m for m in messages), messages
+    assert [layer.name for layer in viewer.layers] == []
+
+
+def test_a_pixel_size_given_as_an_affine_gets_a_hint(qtbot, open_widget, nuclei):
+    viewer, widget = open_widget(DiskPredictor(), nuclei, name="A")
+    viewer.add_image(nuclei, name="B", affine=np.diag([0.5, 0.5, 1.0]))
+    start = notification_count()
+    widget.set_image_layer(viewer.layers["B"])
+    assert any("has an affine transform (a pixel size: set it as the layer's scale" in m
+               for m in notifications_since(start))

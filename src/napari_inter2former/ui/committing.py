@@ -12,7 +12,7 @@ import numpy as np
 from ..journal import LabelError, PlaneSpec, PlaneView, paint_object
 from ..session import MaskResult
 from .history import Action
-from .layers import base_data, same_layer, slice_index, spatial_shape
+from .layers import base_data, same_geometry, same_layer, slice_index, spatial_shape
 from .pyramid import update_lower_levels
 from .state import Snapshot, guarded, notify
 
@@ -87,6 +87,9 @@ class CommitMixin:
     def _paint(self, spec: PlaneSpec, result: MaskResult, label_id: int | None, extra_box=None):
         """Paint one object into the target; returns (patch, label_id) or raises LabelError."""
         target = self._ensure_target()
+        if not same_geometry(target, self._image):
+            raise LabelError(f"the target '{target.name}' is no longer placed like the image '{self._image.name}' "
+                             "(their scale, translate or units differ): give both the same to commit")
         plane = PlaneView(base_data(target), self._target_spec(spec, target))
         overwrite = self.overwrite_check.isChecked()
         while True:
@@ -107,7 +110,10 @@ class CommitMixin:
         except Exception as exc:
             # napari may fail while redrawing after the pixels changed: take them back, so that
             # no pixels exist that neither the undo history nor the journal knows of.
-            patch.undo()  # straight into the data, not through napari's redraw that just failed
+            try:
+                patch.undo()  # straight into the data, not through napari's redraw that just failed
+            except Exception:  # nothing was written (a read-only array refuses both)
+                pass
             if new_id:
                 self._ids.give_back(lid)
             try:
@@ -121,6 +127,10 @@ class CommitMixin:
     def _commit_now(self) -> int | None:
         obj, result = self._obj, self._result
         if obj is None:
+            return None
+        if self._image is None or not any(same_layer(self._image, layer) for layer in self.viewer.layers):
+            # removed while this commit waited for its prediction: no target is made for it
+            notify("warning", "The image was removed before the object could be committed: nothing was committed.")
             return None
         if result is None or result.empty:
             if obj.label_id is not None:  # an edited label clicked away entirely

@@ -15,6 +15,7 @@ from .layers import (
     PREVIEW_NAME,
     base_data,
     copy_geometry,
+    read_only,
     new_target_data,
     same_geometry,
     same_layer,
@@ -116,6 +117,8 @@ class LayerChoiceMixin:
         if on:
             self._image_shape = spatial_shape(self._image)
         follow(self._image.events.data, self._on_image_data, on)
+        for emitter in (self._image.events.scale, self._image.events.translate, self._image.events.units):
+            follow(emitter, self._on_image_geometry, on)
 
     @guarded
     def _on_image_data(self, event=None) -> None:
@@ -173,9 +176,9 @@ class LayerChoiceMixin:
             return
         transform = unsupported_transform(layer)
         if transform is not None:
-            notify("error", f"layer '{layer.name}' has a {transform} transform: clicks would not reach the pixels "
+            notify("error", f"layer '{layer.name}' has {transform}: clicks would not reach the pixels "
                             "shown. Segment a copy without it (scale and translate are fine).")
-            self._set_status(f"Image '{layer.name}' has a {transform} transform: choose another image.")
+            self._set_status(f"Image '{layer.name}' has {transform}: choose another image.")
             self._refresh_combos()  # the combo must name this image, so choosing another one is a change
             return
         self._create_our_layers()
@@ -228,6 +231,11 @@ class LayerChoiceMixin:
             if layer is not None and self._image is not None else None
         if misfit is not None:
             notify("error", f"'{layer.name}' cannot be a target for '{self._image.name}': {misfit}")
+            self._refresh_combos()
+            return
+        if layer is not None and read_only(base_data(layer)):
+            notify("error", f"'{layer.name}' cannot be a target: its data is read-only (opened as a read-only "
+                            "memory map or store). Copy it into memory, or choose another target.")
             self._refresh_combos()
             return
         if layer is not None and self._image is not None and not same_geometry(layer, self._image):

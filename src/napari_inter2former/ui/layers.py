@@ -136,8 +136,28 @@ def same_geometry(a, b) -> bool:
     axis). Commits are written by pixel index, so a target scaled or shifted otherwise, on any
     axis, would receive them elsewhere than shown (a z scale: on another slice, or past its end)."""
     n = min(a.ndim, b.ndim)
-    return all(np.allclose(np.asarray(getattr(a, attr))[-n:], np.asarray(getattr(b, attr))[-n:])
-               for attr in ("scale", "translate"))
+    try:
+        return all(np.allclose(_physical(a, attr, n, b), np.asarray(getattr(b, attr), dtype=float)[-n:])
+                   for attr in ("scale", "translate"))
+    except ValueError:  # units of different kinds (a length against a time)
+        return False
+
+
+def _physical(a, attr: str, n: int, b) -> np.ndarray:
+    """a's scale or translate on its last n axes, in b's units (napari layers carry pint units)."""
+    values = np.asarray(getattr(a, attr), dtype=float)[-n:]
+    units_a, units_b = _units(a)[-n:], _units(b)[-n:]
+    if units_a is None or units_b is None:
+        return values
+    try:
+        return np.array([(v * ua).to(ub).magnitude for v, ua, ub in zip(values, units_a, units_b)])
+    except Exception as exc:  # pint's DimensionalityError
+        raise ValueError(str(exc)) from exc
+
+
+def _units(layer) -> tuple | None:
+    units = getattr(layer, "units", None)
+    return tuple(units) if units is not None else None
 
 
 def target_misfit(target, image, channel_axis: int | None) -> str | None:
@@ -156,18 +176,37 @@ def target_misfit(target, image, channel_axis: int | None) -> str | None:
 
 
 def unsupported_transform(layer) -> str | None:
-    """Which of rotate, shear or affine `layer` has (None: only scale and translate). The
+    """Which of rotate, shear or affine `layer` has, as "a rotate transform" (None: only scale
+    and translate). The
     widget's prompts, preview and target are placed with scale and translate only, so on such
     an image a click would reach the model at another pixel than the one shown."""
     n = layer.ndim
     found = [name for name, value, plain in (
         ("rotate", layer.rotate, np.eye(n)), ("shear", layer.shear, np.zeros_like(layer.shear)),
         ("affine", layer.affine.affine_matrix, np.eye(n + 1))) if not np.allclose(value, plain)]
-    return " and ".join(found) or None
+    if not found:
+        return None
+    phrase = ("an " if found[0] == "affine" else "a ") + " and ".join(found) + " transform"
+    matrix = np.asarray(layer.affine.affine_matrix)
+    if found == ["affine"] and np.allclose(matrix, np.diag(np.diag(matrix))):
+        # some readers store the pixel size this way
+        phrase += " (a pixel size: set it as the layer's scale instead)"
+    return phrase
 
 
 def copy_geometry(src, ndim: int) -> dict:
     """scale/translate kwargs that place a new layer of `ndim` on `src`'s grid."""
-    scale = tuple(np.asarray(src.scale)[-ndim:])
-    translate = tuple(np.asarray(src.translate)[-ndim:])
-    return {"scale": scale, "translate": translate}
+    geometry = {"scale": tuple(np.asarray(src.scale)[-ndim:]), "translate": tuple(np.asarray(src.translate)[-ndim:])}
+    units = _units(src)
+    if units is not None:  # without them napari drops every layer's units (pixel against nm)
+        geometry["units"] = units[-ndim:]
+    return geometry
+
+
+def read_only(data) -> bool:
+    """Whether a target's array refuses writes: a read-only numpy array or memmap, or a store
+    opened read-only (zarr's `read_only`). Checked when the target is chosen, not at each commit."""
+    flags = getattr(data, "flags", None)
+    if flags is not None and hasattr(flags, "writeable"):
+        return not flags.writeable
+    return bool(getattr(data, "read_only", False))

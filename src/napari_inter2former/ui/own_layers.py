@@ -1,7 +1,7 @@
 """The widget's own two layers: the prompts (Points) and the preview (Labels).
 
-A mixin of the widget. They copy the image's scale and translate, carry the widget's key
-bindings, and come back at once, with the object in progress, when the user deletes one.
+A mixin of the widget. They copy the image's scale, translate and units (and follow them when
+they change), carry the widget's key bindings, and come back at once, with the object in progress, when the user deletes one.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from .layers import (
     spatial_shape,
 )
 from .preview import show_window
-from .state import Snapshot, notify
+from .state import Snapshot, guarded, notify
 
 
 def _no_paste(_layer) -> None:
@@ -66,6 +66,26 @@ class OwnLayersMixin:
             show_window(self._preview, image, self._obj.spec if self._obj else None, self._result)
         self._set_status(f"The {which} layer was removed: it is back, with the object in progress. "
                          "Clear (Shift+C) drops the object; removing the image layer ends the session.")
+
+    @guarded
+    def _on_image_geometry(self, event=None) -> None:
+        """The image's scale, translate or units changed (a pixel size entered after choosing
+        it). The prompts, the preview and a target this widget made follow it, so a click still
+        reaches the pixel shown; a target the user chose is left alone, and commits to it are
+        refused while it is placed otherwise (see `_paint`)."""
+        image = self._image
+        if image is None:
+            return
+        layers = [self._prompts, self._preview]
+        if self._target is not None and same_layer(self._target, self._made_target):
+            layers.append(self._target)
+        for layer in layers:
+            if layer is None:
+                continue
+            for name, value in copy_geometry(image, layer.ndim).items():
+                setattr(layer, name, value)
+        if self._preview is not None and self._result is not None:  # the preview sits at its window
+            show_window(self._preview, image, self._obj.spec if self._obj else None, self._result)
 
     def _bind(self, layer) -> None:
         bind_shortcuts(layer, self)

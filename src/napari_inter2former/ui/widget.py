@@ -512,7 +512,7 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, ContrastMixin, OwnLayer
                     raise PlaneError(f"{NOT_2D} to click")
                 transform = unsupported_transform(self._image)
                 if transform is not None:  # given after the image was chosen
-                    raise PlaneError(f"'{self._image.name}' now has a {transform} transform: clicks would not "
+                    raise PlaneError(f"'{self._image.name}' now has {transform}: clicks would not "
                                      "reach the pixels shown; remove it to go on")
                 self._check_orientation()
             obj = self._object_for(new)
