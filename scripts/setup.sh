@@ -20,8 +20,19 @@ fi
 
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+# pip's own exit status counts (pipefail); grep only drops pip's location warnings.
+pip_quiet() { .venv/bin/python -m pip "$@" 2>&1 | { grep -v "^WARNING: Location" || true; }; }
+pip_quiet install -q --upgrade pip
 # CPU-only torch first: an unpinned torch would pull the multi-GB CUDA build.
-.venv/bin/python -m pip install -q -r requirements-cpu.txt 2>&1 | grep -v "^WARNING: Location" || true
-.venv/bin/python -m pip install -q -e ".[testing,plots]" 2>&1 | grep -v "^WARNING: Location" || true
+if .venv/bin/python -c "import sys, torch; sys.exit(bool(torch.version.cuda))" 2>/dev/null; then
+  echo "a CPU build of torch is already in .venv: kept"
+elif [ -d /opt/wheels ]; then
+  pip_quiet install -q -r requirements-cpu.txt
+else
+  echo "error: no local wheel folder /opt/wheels (requirements-cpu.txt). Install the CPU build of torch" >&2
+  echo "into .venv first, then run this again:" >&2
+  echo "  .venv/bin/python -m pip install torch --index-url https://download.pytorch.org/whl/cpu" >&2
+  exit 1
+fi
+pip_quiet install -q -e ".[testing,plots]"
 .venv/bin/python -c "import torch, napari_inter2former; assert not torch.version.cuda, 'CUDA torch installed'; print('torch', torch.__version__, '| napari-inter2former', napari_inter2former.__version__)"

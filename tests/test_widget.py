@@ -538,3 +538,25 @@ def test_channel_rows_show_for_a_stack(qtbot, open_widget):
     stack = np.random.default_rng(0).random((3, 64, 64)).astype(np.float32)
     viewer, widget = open_widget(DiskPredictor(grow=5), stack, name="stack")
     assert not widget.channel_axis_combo.isHidden() and not widget.channel_rows[1].isHidden()
+
+
+def test_undo_says_when_older_steps_were_forgotten(qtbot, open_widget, nuclei):
+    """The history keeps its last `limit` steps; past them undo says so instead of a bare
+    "nothing to undo" that reads as if the session had no earlier steps (QA soak)."""
+    from napari_inter2former.ui.history import History
+
+    viewer, widget = open_widget(DiskPredictor(), nuclei, name="A")
+    assert History.LIMIT >= 1000
+    widget.history.limit = 4
+    prompts = viewer.layers[PROMPTS_NAME]
+    for y in (60, 160, 260):
+        prompts.add([y, 100])
+        wait_idle(qtbot, widget)
+        widget.commit()
+        wait_idle(qtbot, widget)
+    assert widget.history.dropped == 2
+    for _ in range(4):
+        widget.undo()
+    assert labels_of(widget._target.data) == {1}  # the first object's steps were forgotten
+    widget.undo()
+    assert "only the last 4 steps are kept" in widget.status_label.text()

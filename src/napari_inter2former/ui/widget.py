@@ -712,7 +712,13 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, ContrastMixin, OwnLayer
             notify("info", "Wait for the pending commit to finish before undoing.")
             return
         action = self.history.undo()
-        self._set_status(f"undid: {action.name}" if action else "nothing to undo")
+        if action is not None:
+            self._set_status(f"undid: {action.name}")
+        elif self.history.dropped:
+            self._set_status(f"Nothing more to undo: only the last {self.history.limit} steps are kept "
+                             "(the journal has every commit).")
+        else:
+            self._set_status("nothing to undo")
 
     @guarded
     def redo(self) -> None:
