@@ -50,6 +50,7 @@ def test_carry_object_through_slices_keeps_its_id(qtbot, open_widget):
     widget.carry_previous()  # from the last commit on slice 11 back to 10 ... and 9
     wait_idle(qtbot, widget)
     assert _slice_of(viewer) == 10
+    assert widget.status_label.text().endswith("Shift+N to go on")  # the key that goes this way
     widget.commit()
     widget.carry_previous()
     wait_idle(qtbot, widget)
@@ -132,6 +133,11 @@ def test_4d_and_5d_data_predict_on_the_displayed_plane(qtbot, open_widget):
     viewer.dims.set_current_step(1, 2)
     prompts.add([1, 2, 30, 30])
     wait_idle(qtbot, widget)
+    viewer.dims.axis_labels = ("t", "z", "y", "x")
+    viewer.dims.set_current_step(1, 0)
+    start = notification_count()
+    prompts.add([1, 0, 40, 40])  # another slice: refused, and the message names both axes
+    assert any("on slice t=1, z=2" in m for m in notifications_since(start))
     widget.commit()
     assert target.data.shape == data4.shape
     assert labels_of(target.data[1, 2]) == {1} and labels_of(target.data) == {1}

@@ -163,7 +163,7 @@ class CarryMixin:
         self.history.push(Action(f"carry label {label_id}", lambda: self._apply_state(before),
                                  lambda: self._apply_state(after)))
         self._set_status(f"label {label_id} carried to slice {index}: correct with clicks, C to commit, "
-                         "N to go on")
+                         f"{'N' if step > 0 else 'Shift+N'} to go on")
 
     @guarded
     def carry_through(self, n: int | None = None, step: int = +1) -> None:

@@ -440,6 +440,17 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, ContrastMixin, OwnLayer
         return tuple(Click(pixel(c[spec.rows_axis], h), pixel(c[spec.cols_axis], w), bool(p))
                      for c, p in zip(state.coords, state.positive))
 
+    def _slice_words(self, spec: PlaneSpec, plane: tuple) -> str:
+        """"12" for one slider; "t=1, z=3" (napari's axis labels, or "axis 0=1") for several."""
+        if len(plane) == 1:
+            return str(plane[0])
+        axes = [a for a in range(len(spec.index))
+                if a not in (spec.rows_axis, spec.cols_axis) and a != spec.channel_axis]
+        labels = self.viewer.dims.axis_labels
+        shift = self.viewer.dims.ndim - self._image.ndim
+        names = [labels[a + shift] if 0 <= a + shift < len(labels) else str(a) for a in axes]
+        return ", ".join(f"{'axis ' + n if n.isdigit() else n}={v}" for n, v in zip(names, plane))
+
     def _check_orientation(self) -> None:
         """PlaneError when the view shows other axes than the current object's plane (the axis
         order changed): a click there would refine an object drawn on a plane not shown."""
@@ -468,8 +479,8 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, ContrastMixin, OwnLayer
         if len(planes) > 1 or (self._obj is not None and self._obj_is_started()
                                and planes != {spec_plane(self._obj.spec)}):
             where = spec_plane(self._obj.spec) if self._obj is not None else sorted(planes)[0]
-            where = where[0] if len(where) == 1 else where  # "slice 12", not "slice (12,)"
-            raise PlaneError(f"the current object is on slice {where}: commit (C), carry (N) or clear "
+            raise PlaneError(f"the current object is on slice {self._slice_words(template, where)}: commit (C), "
+                             "carry (N) or clear "
                              "(Shift+C) it before clicking on another slice")
         (plane,) = planes
         if self._obj is not None and spec_plane(self._obj.spec) == plane:
