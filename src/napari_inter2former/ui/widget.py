@@ -23,7 +23,6 @@ from qtpy.QtWidgets import (
     QComboBox,
     QFormLayout,
     QGridLayout,
-    QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
@@ -172,7 +171,7 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, ContrastMixin, OwnLayer
         self.channel_axis_combo = QComboBox()
         self.channel_combo = QComboBox()
         form.addRow("Image", self.image_combo)
-        form.addRow("Target labels", self.target_combo)
+        form.addRow("Target", self.target_combo)  # "Target labels" was clipped in the narrow dock
         self.channel_rows = [QLabel("Channel axis"), QLabel("Channel")]  # shown for images with channel axes
         form.addRow(self.channel_rows[0], self.channel_axis_combo)
         form.addRow(self.channel_rows[1], self.channel_combo)
@@ -192,10 +191,8 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, ContrastMixin, OwnLayer
         self.centre_click_check.setChecked(True)
         self.centre_click_check.setToolTip("On: a carried object is prompted with its previous mask and a "
                                            "positive click at the mask's interior point; off: the mask alone")
-        row = QHBoxLayout()
-        row.addWidget(self.polarity_button)
-        row.addWidget(self.overwrite_check)
-        root.addLayout(row)
+        root.addWidget(self.polarity_button)
+        root.addWidget(self.overwrite_check)  # its own row: beside the button its label was cut off
         root.addWidget(self.centre_click_check)
         self.contrast_check = QCheckBox("Normalise by the contrast limits")
         self.contrast_check.setToolTip("Off: the model sees the image scaled from its 0.5th to its 99.8th "
