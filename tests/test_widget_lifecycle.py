@@ -514,17 +514,56 @@ def test_a_scale_or_translate_set_after_choosing_the_image_is_followed(qtbot, op
 
 
 def test_the_widgets_layers_keep_the_images_units(qtbot, open_widget, nuclei):
-    """Without them napari dropped every layer's units, and an image in nm and one in µm of the
-    same field were drawn a factor of 1000 apart (QA pass)."""
+    """In pixels, the widget's layers made napari drop every layer's units, and an image in nm
+    and one in µm of the same field were drawn a factor of 1000 apart (QA pass)."""
+    viewer, widget = open_widget(DiskPredictor(grow=3), nuclei, name="nm", scale=(100, 100), units="nm")
+    viewer.add_image(nuclei, name="um", scale=(0.1, 0.1), units="µm")
+    for layer in (viewer.layers[PROMPTS_NAME], viewer.layers[PREVIEW_NAME], widget._target):
+        assert tuple(str(u) for u in layer.units) == ("nanometer", "nanometer")
+    assert viewer.layers.units is not None  # napari draws in nm, the image's unit
+    _click_world(viewer, viewer.layers["nm"].data_to_world([40, 50]))
+    wait_idle(qtbot, widget)
+    widget.commit()
+    assert widget._target.data[40, 50] == 1
+
+
+def test_an_image_in_a_larger_unit_than_another_layer_keeps_clicks_on_its_pixels(qtbot, open_widget):
+    """napari draws in the smallest unit (nm), but a layer's world_to_data ignores units: the
+    widget's layers then stay in pixels, so napari drops units and clicks land where shown
+    (review: with the image's µm copied, a click on pixel (50, 50) arrived at (50000, 50000))."""
+    stack = np.zeros((10, 120, 120), np.float32)
+    stack[:, 40:60, 40:60] = 1.0
+    viewer, widget = open_widget(DiskPredictor(grow=3), stack, name="um", scale=(1, 0.1, 0.1), units="µm")
+    viewer.add_image(stack, name="nm", scale=(1000, 100, 100), units="nm")
+    widget.set_image_layer(viewer.layers["um"])
+    image = viewer.layers["um"]
+    viewer.dims.set_current_step(0, 5)
+    assert widget._shown_spec().index[0] == 5
+    _click_world(viewer, image.data_to_world([5, 50, 50]))
+    wait_idle(qtbot, widget)
+    widget.commit()
+    assert widget._target.data[5, 50, 50] == 1 and labels_of(widget._target.data[4]) == set()
+
+
+def test_targets_are_compared_by_scale_translate_and_units(qtbot, open_widget, nuclei):
     from napari_inter2former.ui.layers import same_geometry
 
-    viewer, widget = open_widget(DiskPredictor(), nuclei, name="nm", scale=(100, 100), units="nm")
-    other = viewer.add_image(nuclei, name="um", scale=(0.1, 0.1), units="µm")
-    for layer in (viewer.layers[PROMPTS_NAME], viewer.layers[PREVIEW_NAME]):
-        assert tuple(str(u) for u in layer.units) == ("nanometer", "nanometer")
-    assert viewer.layers.units is not None
-    assert same_geometry(other, viewer.layers["nm"])
-    assert not same_geometry(viewer.add_image(nuclei, name="s", scale=(0.1, 0.1), units="s"), other)
+    viewer, widget = open_widget(DiskPredictor(), nuclei, name="um", scale=(0.5, 0.5), units="µm")
+    image = viewer.layers["um"]
+    plain = viewer.add_labels(np.zeros(nuclei.shape, np.uint16), name="plain", scale=(0.5, 0.5))
+    assert same_geometry(plain, image)  # pixel units: napari ignores units, the numbers agree
+    nm = viewer.add_labels(np.zeros(nuclei.shape, np.uint16), name="nm", scale=(500, 500), units="nm")
+    assert not same_geometry(nm, image)  # the same pixels, but world_to_data would mix nm and µm
+    from napari.layers import Image, Labels  # outside the viewer: its sliders overflow at 1e-9
+
+    tiny = Image(nuclei, scale=(1e-9, 1e-9), units="m")
+    assert not same_geometry(Labels(np.zeros(nuclei.shape, np.uint16), scale=(2e-9, 2e-9), units="m"), tiny)
+    start = notification_count()
+    widget.set_target(nm)
+    assert not same_layer(widget._target, nm)
+    assert any("scale, position or units differ" in m for m in notifications_since(start))
+    widget.set_target(plain)
+    assert same_layer(widget._target, plain)
 
 
 def test_a_read_only_target_is_refused_when_chosen(qtbot, open_widget, nuclei):
@@ -550,6 +589,17 @@ def test_removing_image_and_target_under_a_pending_commit_makes_no_layer(qtbot, 
     messages = notifications_since(start)
     assert not any("failed" in m for m in messages), messages
     assert [layer.name for layer in viewer.layers] == []
+
+
+def test_removing_only_the_image_under_a_pending_commit_still_commits(qtbot, open_widget, nuclei):
+    viewer, widget = open_widget(DiskPredictor(delay_s=0.8), nuclei, name="A")
+    target = widget._target
+    viewer.layers[PROMPTS_NAME].add([150, 150])
+    widget.commit()  # waits for the prediction
+    viewer.layers.remove("A")
+    qtbot.wait(1500)
+    wait_idle(qtbot, widget)
+    assert labels_of(target.data) == {1}
 
 
 def test_a_pixel_size_given_as_an_affine_gets_a_hint(qtbot, open_widget, nuclei):

@@ -133,10 +133,13 @@ def test_4d_and_5d_data_predict_on_the_displayed_plane(qtbot, open_widget):
     viewer.dims.set_current_step(1, 2)
     prompts.add([1, 2, 30, 30])
     wait_idle(qtbot, widget)
-    viewer.dims.axis_labels = ("t", "z", "y", "x")
     viewer.dims.set_current_step(1, 0)
     start = notification_count()
     prompts.add([1, 0, 40, 40])  # another slice: refused, and the message names both axes
+    assert any("on slice axis 0=1, axis 1=2" in m for m in notifications_since(start))  # napari's "-4", "-3"
+    viewer.dims.axis_labels = ("t", "z", "y", "x")
+    start = notification_count()
+    prompts.add([1, 0, 40, 40])
     assert any("on slice t=1, z=2" in m for m in notifications_since(start))
     widget.commit()
     assert target.data.shape == data4.shape
@@ -260,7 +263,7 @@ def test_a_target_scaled_otherwise_along_z_is_refused(qtbot, open_widget):
     start = notification_count()
     widget.set_target(own)
     assert widget._target is not own
-    assert any("scale or position differ on some axis" in m for m in notifications_since(start))
+    assert any("scale, position or units differ on some axis" in m for m in notifications_since(start))
     same = viewer.add_labels(np.zeros(volume.shape, np.uint16), name="same", scale=(2.5, 1, 1))
     widget.set_target(same)
     assert widget._target is same

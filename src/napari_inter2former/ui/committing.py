@@ -128,9 +128,12 @@ class CommitMixin:
         obj, result = self._obj, self._result
         if obj is None:
             return None
-        if self._image is None or not any(same_layer(self._image, layer) for layer in self.viewer.layers):
-            # removed while this commit waited for its prediction: no target is made for it
-            notify("warning", "The image was removed before the object could be committed: nothing was committed.")
+        if self._target is None and (self._image is None or
+                                     not any(same_layer(self._image, layer) for layer in self.viewer.layers)):
+            # image and target removed while this commit waited for its prediction: no target is
+            # made for it (with the target still there, the commit lands, as before a switch)
+            notify("warning", "The image and its target were removed before the object could be committed: "
+                              "nothing was committed.")
             return None
         if result is None or result.empty:
             if obj.label_id is not None:  # an edited label clicked away entirely

@@ -54,6 +54,7 @@ class LayerChoiceMixin:
 
     def _on_layers_changed(self, event=None) -> None:
         self._refresh_combos()
+        self._on_image_geometry()  # another layer's units may change the world's
 
     def _on_layer_removed(self, event) -> None:
         layer = event.value
@@ -239,8 +240,8 @@ class LayerChoiceMixin:
             self._refresh_combos()
             return
         if layer is not None and self._image is not None and not same_geometry(layer, self._image):
-            notify("error", f"'{layer.name}' cannot be a target for '{self._image.name}': its scale or position "
-                            "differ on some axis, so commits would land elsewhere than shown")
+            notify("error", f"'{layer.name}' cannot be a target for '{self._image.name}': its scale, position "
+                            "or units differ on some axis, so commits would land elsewhere than shown")
             self._refresh_combos()
             return
         if self._target is not None:
@@ -314,7 +315,7 @@ class LayerChoiceMixin:
             shape = shape[1:]  # a leading channel axis: napari aligns the labels to the trailing axes
         data = new_target_data(shape)
         layer = self.viewer.add_labels(data, name=f"{image.name} labels", multiscale=isinstance(data, list),
-                                       **copy_geometry(image, len(shape)))
+                                       **copy_geometry(image, len(shape), self._units_shared()))
         self._made_target = layer
         self._refresh_combos()
         self.set_target(layer, keep_history=True)

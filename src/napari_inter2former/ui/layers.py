@@ -134,30 +134,60 @@ def same_geometry(a, b) -> bool:
     """Whether layers a and b put their pixels at the same world positions, judged by the scale
     and translate of the axes they share (their last ones: a target may lack the image's channel
     axis). Commits are written by pixel index, so a target scaled or shifted otherwise, on any
-    axis, would receive them elsewhere than shown (a z scale: on another slice, or past its end)."""
-    n = min(a.ndim, b.ndim)
-    try:
-        return all(np.allclose(_physical(a, attr, n, b), np.asarray(getattr(b, attr), dtype=float)[-n:])
-                   for attr in ("scale", "translate"))
-    except ValueError:  # units of different kinds (a length against a time)
+    axis, would receive them elsewhere than shown (a z scale: on another slice, or past its end).
+    Different units of one kind (nm against µm) count as different too: napari then draws in
+    the smaller one, but a layer's world_to_data, which places slices and clicks, ignores units."""
+    if units_clash(a, b):
         return False
-
-
-def _physical(a, attr: str, n: int, b) -> np.ndarray:
-    """a's scale or translate on its last n axes, in b's units (napari layers carry pint units)."""
-    values = np.asarray(getattr(a, attr), dtype=float)[-n:]
-    units_a, units_b = _units(a)[-n:], _units(b)[-n:]
-    if units_a is None or units_b is None:
-        return values
-    try:
-        return np.array([(v * ua).to(ub).magnitude for v, ua, ub in zip(values, units_a, units_b)])
-    except Exception as exc:  # pint's DimensionalityError
-        raise ValueError(str(exc)) from exc
+    n = min(a.ndim, b.ndim)
+    scale_a, scale_b = (np.asarray(layer.scale, dtype=float)[-n:] for layer in (a, b))
+    shift_a, shift_b = (np.asarray(layer.translate, dtype=float)[-n:] for layer in (a, b))
+    # relative for the scale (a pixel size of 1e-9 m is not 0); a millionth of a pixel for the shift
+    return bool(np.allclose(scale_a, scale_b, rtol=1e-6, atol=0.0)
+                and np.allclose(shift_a, shift_b, rtol=0.0, atol=1e-6 * float(np.abs(scale_b).max())))
 
 
 def _units(layer) -> tuple | None:
     units = getattr(layer, "units", None)
     return tuple(units) if units is not None else None
+
+
+def _unit_ratio(x, y) -> float | None:
+    """How many y one x is (nm in µm: 0.001); None when they are of different kinds."""
+    try:
+        return float((1 * x).to(y).magnitude)
+    except Exception:  # pint's DimensionalityError; napari then ignores units altogether
+        return None
+
+
+def units_clash(a, b) -> bool:
+    """Whether a and b have, on an axis they share, different units of one kind (nm against µm)."""
+    ua, ub = _units(a), _units(b)
+    if ua is None or ub is None:
+        return False
+    n = min(len(ua), len(ub))
+    return any(x != y and _unit_ratio(x, y) is not None for x, y in zip(ua[-n:], ub[-n:]))
+
+
+def world_in_units_of(image, others) -> bool:
+    """Whether napari draws the world in `image`'s units, given the viewer's `others` layers:
+    napari takes the smallest unit of each kind (nm over µm), so none of them may have a
+    smaller unit of a kind the image has. Only then may the widget's layers take the image's
+    units; otherwise they stay in pixels, napari drops units, and world and data coordinates
+    agree again (a layer's world_to_data ignores units)."""
+    units = _units(image)
+    if units is None:
+        return False
+    for layer in others:
+        theirs = _units(layer)
+        if theirs is None:
+            continue
+        n = min(len(units), len(theirs))
+        for mine, other in zip(units[-n:], theirs[-n:]):
+            ratio = _unit_ratio(other, mine)
+            if ratio is not None and ratio < 1 - 1e-9:
+                return False
+    return True
 
 
 def target_misfit(target, image, channel_axis: int | None) -> str | None:
@@ -194,12 +224,14 @@ def unsupported_transform(layer) -> str | None:
     return phrase
 
 
-def copy_geometry(src, ndim: int) -> dict:
-    """scale/translate kwargs that place a new layer of `ndim` on `src`'s grid."""
+def copy_geometry(src, ndim: int, units: bool = False) -> dict:
+    """scale/translate kwargs that place a new layer of `ndim` on `src`'s grid; with `units`
+    (see `world_in_units_of`) its units too, else pixels."""
     geometry = {"scale": tuple(np.asarray(src.scale)[-ndim:]), "translate": tuple(np.asarray(src.translate)[-ndim:])}
-    units = _units(src)
-    if units is not None:  # without them napari drops every layer's units (pixel against nm)
-        geometry["units"] = units[-ndim:]
+    if units and _units(src) is not None:  # in pixels, ours make napari drop every layer's units
+        geometry["units"] = _units(src)[-ndim:]
+    elif _units(src) is not None:
+        geometry["units"] = ("pixel",) * ndim
     return geometry
 
 

@@ -17,6 +17,7 @@ from .layers import (
     copy_geometry,
     same_layer,
     spatial_shape,
+    world_in_units_of,
 )
 from .preview import show_window
 from .state import Snapshot, guarded, notify
@@ -35,7 +36,7 @@ class OwnLayersMixin:
 
         image = self._image
         ndim = image.ndim
-        geometry = copy_geometry(image, ndim)
+        geometry = copy_geometry(image, ndim, units=self._units_shared())
         size = float(np.clip(min(spatial_shape(image)[-2:]) / 60, 4, 16))  # data px; users zoom in to click
         self._preview = self.viewer.add_labels(
             np.zeros((1,) * ndim, np.uint8), name=PREVIEW_NAME, opacity=0.5, **geometry)
@@ -70,7 +71,7 @@ class OwnLayersMixin:
     @guarded
     def _on_image_geometry(self, event=None) -> None:
         """The image's scale, translate or units changed (a pixel size entered after choosing
-        it). The prompts, the preview and a target this widget made follow it, so a click still
+        it), or a layer came or went (napari's world units may change with it). The prompts, the preview and a target this widget made follow it, so a click still
         reaches the pixel shown; a target the user chose is left alone, and commits to it are
         refused while it is placed otherwise (see `_paint`)."""
         image = self._image
@@ -79,13 +80,19 @@ class OwnLayersMixin:
         layers = [self._prompts, self._preview]
         if self._target is not None and same_layer(self._target, self._made_target):
             layers.append(self._target)
+        units = self._units_shared()
         for layer in layers:
             if layer is None:
                 continue
-            for name, value in copy_geometry(image, layer.ndim).items():
-                setattr(layer, name, value)
+            for name, value in copy_geometry(image, layer.ndim, units).items():
+                if not np.array_equal(np.asarray(getattr(layer, name), dtype=object), np.asarray(value, dtype=object)):
+                    setattr(layer, name, value)
         if self._preview is not None and self._result is not None:  # the preview sits at its window
             show_window(self._preview, image, self._obj.spec if self._obj else None, self._result)
+
+    def _units_shared(self) -> bool:
+        """Whether the widget's layers may take the image's units (`world_in_units_of`)."""
+        return world_in_units_of(self._image, list(self.viewer.layers))
 
     def _bind(self, layer) -> None:
         bind_shortcuts(layer, self)

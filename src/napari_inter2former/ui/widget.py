@@ -438,15 +438,18 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, ContrastMixin, OwnLayer
                      for c, p in zip(state.coords, state.positive))
 
     def _slice_words(self, spec: PlaneSpec, plane: tuple) -> str:
-        """"12" for one slider; "t=1, z=3" (napari's axis labels, or "axis 0=1") for several."""
+        """"12" for one slider; "t=1, z=3" (napari's axis labels, or "axis 0=1, axis 1=3") for several."""
         if len(plane) == 1:
             return str(plane[0])
         axes = [a for a in range(len(spec.index))
                 if a not in (spec.rows_axis, spec.cols_axis) and a != spec.channel_axis]
         labels = self.viewer.dims.axis_labels
         shift = self.viewer.dims.ndim - self._image.ndim
-        names = [labels[a + shift] if 0 <= a + shift < len(labels) else str(a) for a in axes]
-        return ", ".join(f"{'axis ' + n if n.isdigit() else n}={v}" for n, v in zip(names, plane))
+        def name(a: int) -> str:  # napari's default labels are numbers ("-4"): say "axis 0" then
+            label = labels[a + shift] if 0 <= a + shift < len(labels) else ""
+            return f"axis {a}" if not label or label.lstrip("-").isdigit() else label
+
+        return ", ".join(f"{name(a)}={v}" for a, v in zip(axes, plane))
 
     def _check_orientation(self) -> None:
         """PlaneError when the view shows other axes than the current object's plane (the axis
