@@ -305,3 +305,42 @@ def test_neighbour_weight_option_raises_the_loss_of_a_spilling_decode(tmp_path):
     batch, stats, _ = _one_step_per_value(tmp_path, "neighbour_weight", (1.0, 5.0))
     assert batch[2].any()  # the synthetic images have neighbours in the crops
     assert stats[1]["full"] > stats[0]["full"] * 1.05, stats
+
+
+def test_straight_cuts_leave_the_target_cut_by_axis_aligned_lines_on_image_background():
+    from napari_inter2former.training.dataset import straight_cuts
+
+    yy, xx = np.mgrid[:64, :64]
+    inside = torch.zeros(64, 64)
+    inside[:, :56] = 1.0  # the last 8 columns are the crop's zero padding
+    # a nucleus cut by the image border: a cut's 2 px rim reaches into the padding
+    disk = torch.from_numpy(((yy - 30) ** 2 + (xx - 40) ** 2 < 18**2).astype(np.float32)) * inside
+    image = (0.5 + 0.4 * disk)[None].repeat(3, 1, 1) * inside
+    masks = torch.stack([disk, torch.zeros(64, 64), inside])
+    cut_any = 0
+    for seed in range(20):
+        new_image, new_masks = straight_cuts(image, masks, np.random.default_rng(seed))
+        target, old = new_masks[0] > 0.5, disk > 0.5
+        assert not (target & ~old).any() and int(target.sum()) >= 0.25 * int(old.sum())
+        if int(target.sum()) == int(old.sum()):
+            continue
+        cut_any += 1
+        ys, xs = torch.nonzero(target, as_tuple=True)
+        box = torch.zeros_like(old)
+        box[int(ys.min()) : int(ys.max()) + 1, int(xs.min()) : int(xs.max()) + 1] = True
+        assert torch.equal(target, old & box)  # what is left is the disk inside an axis-aligned box
+        changed = (new_image != image).any(0)
+        assert not (changed & target).any() and (changed & old & ~target).any()
+        # Filled with the image's background level (0.5), not the padding's 0.
+        assert abs(float(new_image[:, changed].mean()) - 0.5) < 0.05
+        assert torch.equal(new_masks[2], inside)
+        assert not new_image[:, inside == 0].any()  # the padding stays zero
+    assert cut_any >= 15
+
+
+def test_straight_cuts_option_reaches_the_sampler(tmp_path):
+    _write_folder(tmp_path)
+    images = load_folder(tmp_path)
+    plain, cutting = (CropSampler(images, crop=48, seed=2, degrade=0.0, straight_cuts=p) for p in (0.0, 1.0))
+    area = [np.mean([float(s.sample()[1].sum()) for _ in range(30)]) for s in (plain, cutting)]
+    assert area[1] < 0.9 * area[0]

@@ -56,6 +56,7 @@ class TrainConfig:
     degrade: float = 1.0  # scales the chances of inversion, blur and noise in the crops (0: none)
     blur_sigma: float = 0.0  # > 0: blur as Gaussian defocus, sigma up to this, instead of a 3x3 box
     shading: float = 0.0  # chance of a crop getting uneven illumination (a gain ramp)
+    straight_cuts: float = 0.0  # chance of cutting the target by axis-aligned lines (dataset.straight_cuts)
     touching_weight: float = 1.0  # relative chance of a target that touches another object
     neighbour_weight: float = 1.0  # loss weight on other labelled objects' pixels (1: plain focal loss)
     mask_seed_prob: float = 0.2  # samples that start from a perturbed mask instead of clicks only
