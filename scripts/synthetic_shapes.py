@@ -29,7 +29,7 @@ def _grid() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _rod(length: float, width: float, angle: float) -> np.ndarray:
-    """A rectangle (`rounded` False) or a capsule of this length and width, turned by `angle` degrees."""
+    """A capsule (a rod with round ends) of this length and width, turned by `angle` degrees."""
     yy, xx = _grid()
     t = np.deg2rad(angle)
     u, v = xx * np.cos(t) + yy * np.sin(t), -xx * np.sin(t) + yy * np.cos(t)

@@ -219,8 +219,8 @@ class LayerChoiceMixin:
         return None
 
     def _fits(self, target, image) -> bool:
-        """Whether `target` can take `image`'s commits: its shape, and its scale and translate on
-        every shared axis (set_target names which of the two fails)."""
+        """Whether `target` can take `image`'s commits: its shape, and its scale, translate and
+        units on every shared axis (set_target names which of the two fails)."""
         return target_misfit(target, image, self.channel_axis) is None and same_geometry(target, image)
 
     @guarded

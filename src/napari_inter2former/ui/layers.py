@@ -208,7 +208,7 @@ def target_misfit(target, image, channel_axis: int | None) -> str | None:
 def unsupported_transform(layer) -> str | None:
     """Which of rotate, shear or affine `layer` has, as "a rotate transform" (None: only scale
     and translate). The
-    widget's prompts, preview and target are placed with scale and translate only, so on such
+    widget's prompts, preview and target are placed with scale and translate (no rotation), so on such
     an image a click would reach the model at another pixel than the one shown."""
     n = layer.ndim
     found = [name for name, value, plain in (

@@ -1,7 +1,7 @@
 """The widget's own two layers: the prompts (Points) and the preview (Labels).
 
-A mixin of the widget. They copy the image's scale, translate and units (and follow them when
-they change), carry the widget's key bindings, and come back at once, with the object in progress, when the user deletes one.
+A mixin of the widget. They copy the image's scale and translate, and its units when napari
+draws in them (`world_in_units_of`), and follow them when they change, carry the widget's key bindings, and come back at once, with the object in progress, when the user deletes one.
 """
 
 from __future__ import annotations
