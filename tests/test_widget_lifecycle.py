@@ -378,10 +378,17 @@ def test_refused_and_later_transformed_images(qtbot, open_widget, nuclei):
     assert any("now has a rotate transform" in n for n in notifications_since(start))
 
 
-def test_data_changing_shape_under_a_pending_commit_drops_it_with_one_message(qtbot, open_widget, nuclei):
+def _pending_commit(open_widget, nuclei):
+    """A widget on image "A" whose commit waits for a slow prediction."""
     viewer, widget = open_widget(DiskPredictor(delay_s=0.8), nuclei, name="A")
     viewer.layers[PROMPTS_NAME].add([150, 150])
-    widget.commit()  # waits for the prediction
+    widget.commit()
+    assert widget.busy
+    return viewer, widget
+
+
+def test_data_changing_shape_under_a_pending_commit_drops_it_with_one_message(qtbot, open_widget, nuclei):
+    viewer, widget = _pending_commit(open_widget, nuclei)
     start = notification_count()
     viewer.layers["A"].data = nuclei[:200, :300]
     wait_idle(qtbot, widget)
@@ -578,9 +585,7 @@ def test_a_read_only_target_is_refused_when_chosen(qtbot, open_widget, nuclei):
 
 
 def test_removing_image_and_target_under_a_pending_commit_makes_no_layer(qtbot, open_widget, nuclei):
-    viewer, widget = open_widget(DiskPredictor(delay_s=0.8), nuclei, name="A")
-    viewer.layers[PROMPTS_NAME].add([150, 150])
-    widget.commit()  # waits for the prediction
+    viewer, widget = _pending_commit(open_widget, nuclei)
     start = notification_count()
     viewer.layers.remove(widget._target)
     viewer.layers.remove("A")
@@ -592,10 +597,8 @@ def test_removing_image_and_target_under_a_pending_commit_makes_no_layer(qtbot, 
 
 
 def test_removing_only_the_image_under_a_pending_commit_still_commits(qtbot, open_widget, nuclei):
-    viewer, widget = open_widget(DiskPredictor(delay_s=0.8), nuclei, name="A")
+    viewer, widget = _pending_commit(open_widget, nuclei)
     target = widget._target
-    viewer.layers[PROMPTS_NAME].add([150, 150])
-    widget.commit()  # waits for the prediction
     viewer.layers.remove("A")
     qtbot.wait(1500)
     wait_idle(qtbot, widget)
