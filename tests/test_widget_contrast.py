@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from conftest import DiskPredictor, wait_idle
+from conftest import DiskPredictor, component_decoder, wait_idle
 
 from napari_inter2former.journal import read_journal, replay
 from napari_inter2former.ui.layers import PROMPTS_NAME
@@ -59,3 +59,42 @@ def test_limit_changes_while_off_change_nothing(qtbot, open_widget, nuclei):
     viewer.layers["nuclei"].contrast_limits = (10.0, 90.0)
     wait_idle(qtbot, widget)
     assert len(predictor.ranges) == calls
+
+
+class ComponentPredictor(DiskPredictor):
+    """Mask = the bright (normalised > 0.5) component under the positive clicks: it depends on
+    the normalisation, as a real model's does."""
+
+    def decode_window(self, window, ref, progress=None):
+        with self.lock:
+            self.decodes += 1
+            return component_decoder(self, window, ref)
+
+
+def test_an_undo_after_the_normalisation_changed_predicts_again(qtbot, open_widget):
+    """Undo brought back the mask predicted with the percentiles while the limits were in use:
+    the commit wrote it but journaled the limits, and predict-mode replay differed by 900 px
+    (QA pass)."""
+    image = np.full((160, 160), 10, np.uint16)
+    image[40:70, 70:100] = 60  # a shoulder that is bright with the percentiles, dark with (70, 110)
+    image[40:70, 40:70] = 100
+    image[110:140, 110:140] = 100
+    viewer, widget = open_widget(ComponentPredictor(), image, name="img")
+    prompts = viewer.layers[PROMPTS_NAME]
+    for point in ([55, 55], [50, 50]):
+        prompts.add(point)
+        wait_idle(qtbot, widget)
+    with_percentiles = int(widget._result.mask.sum())
+    viewer.layers["img"].contrast_limits = (70.0, 110.0)
+    widget.contrast_check.setChecked(True)
+    wait_idle(qtbot, widget)
+    with_limits = int(widget._result.mask.sum())
+    assert with_limits < with_percentiles
+    widget.undo()  # back to the first click, the limits still in use
+    wait_idle(qtbot, widget)
+    assert int(widget._result.mask.sum()) == with_limits
+    widget.commit()
+    wait_idle(qtbot, widget)
+    target = np.asarray(widget._target.data)
+    rebuilt = replay(widget.journal_path, image=image, mode="predict", predictor=ComponentPredictor())
+    assert np.array_equal(rebuilt, target)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tifffile
-from conftest import DiskPredictor, notification_count, notifications_since, wait_idle
+from conftest import DiskPredictor, labels_of, notification_count, notifications_since, wait_idle
 
 from napari_inter2former.journal import read_journal, replay
 from napari_inter2former.ui.layers import PROMPTS_NAME
@@ -16,6 +16,7 @@ def _commit_at(qtbot, viewer, widget, y, x):
     viewer.layers[PROMPTS_NAME].add([y, x])
     wait_idle(qtbot, widget)
     widget.commit()
+    wait_idle(qtbot, widget)
 
 
 def test_a_new_journal_folder_takes_the_open_journal_along(qtbot, open_widget, nuclei, tmp_path):
@@ -252,3 +253,52 @@ def test_a_session_that_starts_with_a_brush_stroke_replays_without_a_warning(qtb
         warnings.simplefilter("error")  # "began on a target that already held labels" was warned
         rebuilt = replay(widget.journal_path)
     np.testing.assert_array_equal(rebuilt, np.asarray(target.data))
+
+
+def test_new_ids_go_above_the_values_painted_not_the_selected_label(qtbot, open_widget, nuclei):
+    """A script painting id 2 with label 1 selected got id 2 reused by the next commit (two
+    objects merged); an eraser stroke with label 5000 selected pushed new ids to 5001 (QA pass)."""
+    viewer, widget = open_widget(DiskPredictor(), nuclei, name="A")
+    target = widget._target
+    _commit_at(qtbot, viewer, widget, 60, 60)
+    target.brush_size = 5
+    target.paint((150, 150), 2)  # selected_label is still 1
+    _commit_at(qtbot, viewer, widget, 250, 250)
+    assert labels_of(target.data) == {1, 2, 3}
+    target.selected_label = 5000
+    target.paint((150, 150), 0)  # the eraser, whatever label is selected
+    _commit_at(qtbot, viewer, widget, 350, 100)
+    assert labels_of(target.data) == {1, 3, 4}
+
+
+def test_an_undone_stroke_of_the_largest_id_leaves_ids_to_commit_with(qtbot, open_widget, nuclei):
+    """A uint16 target painted with 65535 and undone refused every later commit ("no id left")."""
+    viewer, widget = open_widget(DiskPredictor(), nuclei, name="A")
+    target = widget._target
+    target.brush_size = 3
+    target.paint((150, 150), 65535)
+    widget.undo()
+    assert labels_of(target.data) == set()
+    _commit_at(qtbot, viewer, widget, 60, 60)
+    assert labels_of(target.data) == {1}
+
+
+def test_picking_is_refused_during_an_object_and_ends_with_a_commit(qtbot, open_widget, nuclei):
+    """Pick mode swallowed the next click: armed during an object in progress it refused that
+    click; left armed by C, the next new object's first click was taken for a pick (QA pass)."""
+    viewer, widget = open_widget(DiskPredictor(), nuclei, name="A")
+    prompts = viewer.layers[PROMPTS_NAME]
+    prompts.add([60, 60])
+    wait_idle(qtbot, widget)
+    widget.start_pick()
+    assert not widget._pick_mode
+    prompts.add([62, 62])  # a second click on the same object, not lost
+    wait_idle(qtbot, widget)
+    assert len(widget._points.coords) == 2
+    widget.commit()
+    wait_idle(qtbot, widget)
+    widget.start_pick()
+    widget.commit()  # nothing to commit, and no pick any more
+    prompts.add([250, 250])
+    wait_idle(qtbot, widget)
+    assert widget._obj is not None and len(widget._points.coords) == 1

@@ -410,3 +410,24 @@ def test_the_widget_works_on_the_slice_napari_shows_between_two_z_steps(qtbot, o
     wait_idle(qtbot, widget)
     widget.commit()
     assert shown == 0 and sorted(set(np.nonzero(widget._target.data)[0])) == [0]
+
+
+def test_an_undo_across_a_channel_change_shows_the_objects_channel(qtbot, open_widget):
+    """Undo brought back the object on channel 0 while the box still said channel 1, and later
+    clicks refined the hidden channel (QA pass)."""
+    stack = np.zeros((2, 100, 100), np.uint8)
+    stack[0, 20:40, 20:40] = 200
+    stack[1, 50:80, 50:80] = 200
+    viewer, widget = open_widget(DiskPredictor(), stack, name="cyx")
+    widget.channel_axis_combo.setCurrentIndex(widget.channel_axis_combo.findData(0))
+    widget.channel_combo.setCurrentIndex(widget.channel_combo.findData(0))
+    prompts = viewer.layers[PROMPTS_NAME]
+    for point in ([0, 30, 30], [0, 32, 32]):
+        prompts.add(point)
+        wait_idle(qtbot, widget)
+    widget.channel_combo.setCurrentIndex(widget.channel_combo.findData(1))
+    wait_idle(qtbot, widget)
+    assert widget._obj.spec.index[0] == 1
+    widget.undo()
+    wait_idle(qtbot, widget)
+    assert widget._obj.spec.index[0] == 0 and widget.channel_index == 0

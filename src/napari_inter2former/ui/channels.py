@@ -68,6 +68,18 @@ class ChannelMixin:
             self._obj = replace(obj, token=next(self._tokens), spec=replace(obj.spec, index=tuple(index)))
             self._request()
 
+    def _show_channel_of(self, obj) -> None:
+        """Set the Channel box to the channel `obj` is on (an undo may bring back an object of
+        another channel); later clicks then refine what is shown."""
+        if obj is None or obj.spec.channel_axis is None or obj.spec.channel_axis != self.channel_axis:
+            return
+        wanted = obj.spec.index[obj.spec.channel_axis]
+        index = self.channel_combo.findData(wanted)
+        if wanted != self.channel_index and index >= 0:
+            self.channel_combo.blockSignals(True)
+            self.channel_combo.setCurrentIndex(index)
+            self.channel_combo.blockSignals(False)
+
     @property
     def channel_axis(self) -> int | None:
         return self.channel_axis_combo.currentData()

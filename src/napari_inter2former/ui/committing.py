@@ -12,6 +12,7 @@ import numpy as np
 from ..journal import LabelError, PlaneSpec, PlaneView, paint_object
 from ..session import MaskResult
 from .history import Action
+from .label_ids import LabelIds, array_max
 from .layers import base_data, same_geometry, same_layer, slice_index, spatial_shape
 from .pyramid import update_lower_levels
 from .state import Snapshot, guarded, notify
@@ -23,6 +24,7 @@ class CommitMixin:
         """Write the current object into the target with a new id (or its own id when edited/carried)."""
         if not self._guard("commit"):
             return
+        self._pick_mode = False  # a click after C starts a new object, not a pick
         if self._obj is None:
             notify("info", "Nothing to commit: click on an object first.")
             return
@@ -84,6 +86,19 @@ class CommitMixin:
                                   "in the image plane: only full resolution is updated (zoom in to see commits)")
             target.refresh()
 
+    def _take_id(self) -> int:
+        """A new id; when the counter has reached the dtype's limit, the target is scanned once
+        more, since the highest ids may have been erased or undone since (a brush stroke of
+        65535 undone used to leave a uint16 target refusing every commit)."""
+        try:
+            return self._ids.take()
+        except LabelError:
+            highest = array_max(base_data(self._target))
+            if highest + 1 >= self._ids.next:
+                raise
+            self._ids = LabelIds(base_data(self._target).dtype, highest)
+            return self._ids.take()
+
     def _paint(self, spec: PlaneSpec, result: MaskResult, label_id: int | None, extra_box=None):
         """Paint one object into the target; returns (patch, label_id) or raises LabelError."""
         target = self._ensure_target()
@@ -94,7 +109,7 @@ class CommitMixin:
         overwrite = self.overwrite_check.isChecked()
         while True:
             new_id = label_id is None
-            lid = self._ids.take() if new_id else label_id
+            lid = self._take_id() if new_id else label_id
             patch = paint_object(plane, result.mask, result.offset, lid, overwrite, extra_box, apply=False)
             if new_id and (patch.old == lid).any():
                 self._ids.observe(int(patch.old.max()))  # painted by hand meanwhile: take a higher id

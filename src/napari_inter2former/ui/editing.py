@@ -22,6 +22,10 @@ class EditMixin:
         """The next click on the prompts layer picks a label to edit instead of adding a point."""
         if not self._guard("edit a label"):
             return
+        if self._obj is not None:
+            # the pick click would be refused as a click on another object, and lost
+            notify("info", "Commit (C) or clear (Shift+C) the object in progress before picking a label to edit.")
+            return
         self._pick_mode = True
         if self._prompts is not None:
             self._prompts.mode = "add"

@@ -23,10 +23,12 @@ from .state import notify
 
 
 class HandEditMixin:
-    def _on_hand_edit(self, target, atoms) -> None:
+    def _on_hand_edit(self, target, atoms) -> int | None:
+        """Journal and make undoable one napari edit of the target; returns the largest value it
+        wrote (None when the edit could not be read: a lazy or multiscale target)."""
         data = base_data(target)
         if target.multiscale or not isinstance(data, np.ndarray):
-            return
+            return None
         kept, boxes = [], []
         for atom in atoms or []:
             box = touched_box(atom, data.shape)
@@ -34,11 +36,11 @@ class HandEditMixin:
                 kept.append(atom)
                 boxes.append(box)
         if not kept:
-            return
+            return None
         if int(np.prod([s.stop - s.start for s in box_union(boxes)])) > MAX_EDIT_PIXELS:
             notify("warning", "an edit of the target is too large to journal or undo here: save the "
                               "segmentation to keep it")
-            return
+            return None
         edits = sequential_edits(kept, data, boxes)  # (box, values before, values after), in order
         for box, _, after in edits:
             self._journal_event(encode_edit(box, after))
@@ -46,8 +48,9 @@ class HandEditMixin:
         if editing is not None and any((before == editing).any() or (after == editing).any()
                                        for _, before, after in edits):
             # The edit's commit writes the mask taken from the label when it was picked.
-            notify("warning", f"label {editing} is being edited: committing it will write its edited mask "
-                              "over this paint. Clear the edit (Shift+C) first to keep the paint.")
+            notify("warning", f"label {editing} is being edited: committing it writes its edited mask "
+                              "again (over erased pixels; over other labels only with 'Allow overwriting "
+                              "other objects'). Clear the edit (Shift+C) first to keep the paint as it is.")
 
         def undo():
             for box, before, _ in reversed(edits):
@@ -58,6 +61,7 @@ class HandEditMixin:
                 self._write_box(target, box, after)
 
         self.history.push(Action("hand edit of the labels", undo, redo))
+        return max(int(after.max()) for _, _, after in edits)
 
     def _write_box(self, target, box: tuple[slice, ...], values: np.ndarray) -> None:
         """Write `values` into `box` of the target (changed pixels only, through napari), journaled."""

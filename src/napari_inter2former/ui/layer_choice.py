@@ -277,10 +277,11 @@ class LayerChoiceMixin:
             # Open the journal first: its header's next id must be the target's before this paint,
             # or a replay takes the painted id for labels that were there at the start.
             self._journal_writer()
-        if self._target is not None and self._ids is not None:
-            self._ids.observe(self._target.selected_label)
-        if hand_edit:
-            self._on_hand_edit(self._target, event.value)
+        painted = self._on_hand_edit(self._target, event.value) if hand_edit else None
+        if hand_edit and self._ids is not None:
+            # The values written, not the brush's selected label: a script may paint another id,
+            # and an eraser stroke paints none (it used to raise the next id past the selected one).
+            self._ids.observe(self._target.selected_label if painted is None else painted)
 
     @guarded
     def _on_target_data(self, event=None) -> None:

@@ -97,6 +97,9 @@ def scale_text(zoom: float) -> str:
     return f" shrunk ×{zoom:.3g}" if zoom < 1.0 else ""
 
 
+# MaskResult.extra key: the intensity range the mask was predicted with (None: percentiles).
+RANGE_KEY = "intensity_range"
+
 class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, ContrastMixin, OwnLayersMixin, CommitMixin, EditMixin,
                          CarryMixin, JournalMixin, HandEditMixin, QWidget):
     """Dock widget for click-based segmentation with Inter2Former."""
@@ -554,6 +557,7 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, ContrastMixin, OwnLayer
             self._write_points(state.coords, state.positive)
         self._points = Snapshot(state.coords, state.positive, None, None)
         self._obj = state.obj
+        self._show_channel_of(state.obj)
         self._journal_prompts()
         if request:
             self._request(state.result)
@@ -567,6 +571,8 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, ContrastMixin, OwnLayer
             return
         clicks = self._clicks(self._points, obj.spec)
         cached = known or self._cache.get((obj.token, clicks))
+        if cached is not None and cached.extra.get(RANGE_KEY, self._intensity_range()) != self._intensity_range():
+            cached = None  # predicted before the normalisation changed
         if cached is None and not clicks and obj.seed is not None and not obj.predict_seed:
             cached = MaskResult(obj.seed[0], tuple(obj.seed[1]))
         if cached is not None:
@@ -613,6 +619,10 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, ContrastMixin, OwnLayer
             return
         result = value
         if result is not None:
+            # What the mask was predicted with: an undo that brings this result back after the
+            # normalisation changed must predict again (see _request), or the commit would
+            # journal a range its mask was not predicted with.
+            result.extra[RANGE_KEY] = job.obj.intensity_range
             self._cache[(job.obj.token, job.clicks)] = result
             while len(self._cache) > RESULT_CACHE:
                 self._cache.popitem(last=False)
@@ -698,6 +708,9 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, ContrastMixin, OwnLayer
     @guarded
     def clear(self) -> None:
         """Drop the current object's points and preview (undoable)."""
+        if self._pick_mode:  # Shift+C also takes back "Edit a label (pick)"
+            self._pick_mode = False
+            self._set_status("Picking a label to edit was cancelled.")
         if not self._guard("clear") or (self._obj is None and not len(self._points.coords)):
             return
         if self._settled:
