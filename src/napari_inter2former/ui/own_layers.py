@@ -81,13 +81,15 @@ class OwnLayersMixin:
         if self._target is not None and same_layer(self._target, self._made_target):
             layers.append(self._target)
         units = self._units_shared()
+        moved = False
         for layer in layers:
             if layer is None:
                 continue
             for name, value in copy_geometry(image, layer.ndim, units).items():
                 if not np.array_equal(np.asarray(getattr(layer, name), dtype=object), np.asarray(value, dtype=object)):
                     setattr(layer, name, value)
-        if self._preview is not None and self._result is not None:  # the preview sits at its window
+                    moved = True
+        if moved and self._preview is not None and self._result is not None:  # the preview sits at its window
             show_window(self._preview, image, self._obj.spec if self._obj else None, self._result)
 
     def _units_shared(self) -> bool:
