@@ -302,3 +302,26 @@ def test_picking_is_refused_during_an_object_and_ends_with_a_commit(qtbot, open_
     prompts.add([250, 250])
     wait_idle(qtbot, widget)
     assert widget._obj is not None and len(widget._points.coords) == 1
+
+
+def test_a_commit_landing_during_a_brush_drag_stays_its_own_undo_step(qtbot, open_widget, nuclei):
+    """napari staged the commit's write into the user's stroke: one Ctrl+Z took back both the
+    stroke and the commit (QA pass)."""
+    viewer, widget = open_widget(DiskPredictor(delay_s=0.8), nuclei, name="A")
+    target = widget._target
+    viewer.layers[PROMPTS_NAME].add([60, 60])
+    widget.commit()  # waits for the prediction
+    target.brush_size, target.selected_label, target.mode = 5, 9, "paint"
+    target._begin_stroke()  # mouse press
+    target._draw(9, [250, 250], [250, 250])
+    wait_idle(qtbot, widget)  # the prediction arrives mid-drag and the commit lands
+    target._draw(9, [250, 250], [250, 262])
+    target._commit_stroke()  # mouse release
+    assert labels_of(target.data) == {1, 9}
+    widget.undo()  # the stroke only
+    assert labels_of(target.data) == {1}
+    widget.undo()  # then the commit
+    assert labels_of(target.data) == set()
+    widget.redo()
+    widget.redo()
+    assert np.array_equal(replay(widget.journal_path), np.asarray(target.data))

@@ -13,7 +13,7 @@ from ..journal import LabelError, PlaneSpec, PlaneView, paint_object
 from ..session import MaskResult
 from .history import Action
 from .label_ids import LabelIds, array_max
-from .layers import base_data, same_geometry, same_layer, slice_index, spatial_shape
+from .layers import base_data, same_geometry, same_layer, slice_index, spatial_shape, unwrap
 from .pyramid import update_lower_levels
 from .state import Snapshot, guarded, notify
 
@@ -57,10 +57,19 @@ class CommitMixin:
     def _set_through_napari(self, target, indices: tuple, values: np.ndarray) -> None:
         """napari's data_setitem (only these pixels redraw), marked as the widget's own write:
         napari reports it as a paint, which must not be taken for a hand edit."""
+        # During a brush drag napari stages every write into the stroke (one undo item at mouse
+        # release), so a commit that lands mid-drag became part of the user's stroke and one undo
+        # took back both. Outside the stroke, napari reports the write at once, as the widget's.
+        layer = unwrap(target)
+        in_stroke = bool(getattr(layer, "_block_history", False))
         self._writing_target = True
         try:
+            if in_stroke:
+                layer._block_history = False
             target.data_setitem(indices, values)
         finally:
+            if in_stroke:
+                layer._block_history = True
             self._writing_target = False
 
     def _write_target(self, target, patch, values: np.ndarray) -> None:
