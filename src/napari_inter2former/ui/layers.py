@@ -160,13 +160,18 @@ def _unit_ratio(x, y) -> float | None:
         return None
 
 
-def units_clash(a, b) -> bool:
-    """Whether a and b have, on an axis they share, different units of one kind (nm against µm)."""
+def _unit_pairs(a, b) -> list[tuple]:
+    """(a's unit, b's unit) on each axis they share (their last ones); none if either has no units."""
     ua, ub = _units(a), _units(b)
     if ua is None or ub is None:
-        return False
+        return []
     n = min(len(ua), len(ub))
-    return any(x != y and _unit_ratio(x, y) is not None for x, y in zip(ua[-n:], ub[-n:]))
+    return list(zip(ua[-n:], ub[-n:]))
+
+
+def units_clash(a, b) -> bool:
+    """Whether a and b have, on an axis they share, different units of one kind (nm against µm)."""
+    return any(x != y and _unit_ratio(x, y) is not None for x, y in _unit_pairs(a, b))
 
 
 def world_in_units_of(image, others) -> bool:
@@ -175,15 +180,10 @@ def world_in_units_of(image, others) -> bool:
     smaller unit of a kind the image has. Only then may the widget's layers take the image's
     units; otherwise they stay in pixels, napari drops units, and world and data coordinates
     agree again (a layer's world_to_data ignores units)."""
-    units = _units(image)
-    if units is None:
+    if _units(image) is None:
         return False
     for layer in others:
-        theirs = _units(layer)
-        if theirs is None:
-            continue
-        n = min(len(units), len(theirs))
-        for mine, other in zip(units[-n:], theirs[-n:]):
+        for mine, other in _unit_pairs(image, layer):
             ratio = _unit_ratio(other, mine)
             if ratio is not None and ratio < 1 - 1e-9:
                 return False
@@ -228,10 +228,9 @@ def copy_geometry(src, ndim: int, units: bool = False) -> dict:
     """scale/translate kwargs that place a new layer of `ndim` on `src`'s grid; with `units`
     (see `world_in_units_of`) its units too, else pixels."""
     geometry = {"scale": tuple(np.asarray(src.scale)[-ndim:]), "translate": tuple(np.asarray(src.translate)[-ndim:])}
-    if units and _units(src) is not None:  # in pixels, ours make napari drop every layer's units
-        geometry["units"] = _units(src)[-ndim:]
-    elif _units(src) is not None:
-        geometry["units"] = ("pixel",) * ndim
+    own = _units(src)
+    if own is not None:  # in pixels, ours make napari drop every layer's units
+        geometry["units"] = own[-ndim:] if units else ("pixel",) * ndim
     return geometry
 
 

@@ -1,7 +1,8 @@
 """The widget's own two layers: the prompts (Points) and the preview (Labels).
 
 A mixin of the widget. They copy the image's scale and translate, and its units when napari
-draws in them (`world_in_units_of`), and follow them when they change, carry the widget's key bindings, and come back at once, with the object in progress, when the user deletes one.
+draws in them (`world_in_units_of`), and follow them when they change. They carry the widget's
+key bindings, and come back at once, with the object in progress, when the user deletes one.
 """
 
 from __future__ import annotations
@@ -71,8 +72,8 @@ class OwnLayersMixin:
     @guarded
     def _on_image_geometry(self, event=None) -> None:
         """The image's scale, translate or units changed (a pixel size entered after choosing
-        it), or a layer came or went (napari's world units may change with it). The prompts, the preview and a target this widget made follow it, so a click still
-        reaches the pixel shown; a target the user chose is left alone, and commits to it are
+        it), or a layer came or went (napari's world units may change with it). The prompts, the
+        preview and a target this widget made follow it, so a click still reaches the pixel shown; a target the user chose is left alone, and commits to it are
         refused while it is placed otherwise (see `_paint`)."""
         image = self._image
         if image is None:
@@ -114,10 +115,7 @@ class OwnLayersMixin:
                 if layer is not None and layer in self.viewer.layers:
                     self.viewer.layers.remove(layer)
         finally:
-            self._restoring = was
-        for layer in (self._prompts, self._preview):
-            if layer is not None:
-                self._unbind(layer)
+            self._restoring = was  # each removal went through _on_layer_removed, which unbinds
         self._prompts = self._preview = None
 
     def _our_layer(self, layer) -> bool:
