@@ -325,3 +325,19 @@ def test_a_commit_landing_during_a_brush_drag_stays_its_own_undo_step(qtbot, ope
     widget.redo()
     widget.redo()
     assert np.array_equal(replay(widget.journal_path), np.asarray(target.data))
+
+
+def test_a_refused_pick_leaves_picking_on(qtbot, open_widget, nuclei):
+    """A pick on the background ended pick mode while the status still asked for a pick, so the
+    user's next click, inside the label, started a new object instead (QA pass)."""
+    viewer, widget = open_widget(DiskPredictor(), nuclei, name="A")
+    prompts = viewer.layers[PROMPTS_NAME]
+    _commit_at(qtbot, viewer, widget, 100, 250)
+    widget.start_pick()
+    start = notification_count()
+    prompts.add([10, 10])  # background
+    assert any("There is no label there" in n for n in notifications_since(start))
+    assert widget._pick_mode and "Shift+C cancels" in widget.status_label.text()
+    prompts.add([100, 250])  # inside label 1: the pick
+    wait_idle(qtbot, widget)
+    assert widget._obj is not None and widget._obj.label_id == 1

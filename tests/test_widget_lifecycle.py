@@ -612,3 +612,27 @@ def test_a_pixel_size_given_as_an_affine_gets_a_hint(qtbot, open_widget, nuclei)
     widget.set_image_layer(viewer.layers["B"])
     assert any("has an affine transform (a pixel size: set it as the layer's scale" in m
                for m in notifications_since(start))
+
+
+def test_a_target_with_a_rotate_or_shear_is_refused_and_a_late_one_stops_the_commit(qtbot, open_widget, nuclei):
+    """A rotated target took commits by pixel index and drew them 90 degrees away from the
+    object, without a word; a rotate given to the image mid-object did the same at C (QA pass)."""
+    viewer, widget = open_widget(DiskPredictor(), nuclei, name="A")
+    for name, kwargs in (("rot", {"rotate": 90}), ("shear", {"shear": [0.5]})):
+        layer = viewer.add_labels(np.zeros(nuclei.shape, np.uint16), name=name, **kwargs)
+        start = notification_count()
+        widget.set_target(layer)
+        assert not same_layer(widget._target, layer), name
+        assert any(f"'{name}' cannot be a target: it has a" in n for n in notifications_since(start)), name
+    viewer.layers[PROMPTS_NAME].add([150, 150])
+    wait_idle(qtbot, widget)
+    viewer.layers["A"].rotate = 30  # after the object was started
+    start = notification_count()
+    widget.commit()
+    wait_idle(qtbot, widget)
+    assert any("'A' now has a rotate transform" in n for n in notifications_since(start))
+    assert widget._obj is not None and labels_of(widget._target.data) == set()  # kept, nothing written
+    viewer.layers["A"].rotate = 0
+    widget.commit()
+    wait_idle(qtbot, widget)
+    assert labels_of(widget._target.data) == {1}

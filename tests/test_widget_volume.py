@@ -431,3 +431,47 @@ def test_an_undo_across_a_channel_change_shows_the_objects_channel(qtbot, open_w
     widget.undo()
     wait_idle(qtbot, widget)
     assert widget._obj.spec.index[0] == 0 and widget.channel_index == 0
+
+
+def test_carrying_after_the_view_turned_and_after_undoing_a_commit(qtbot, open_widget):
+    """N from a side view (z-y) said the stack had no slice axis, and N after undoing back to a
+    committed label said there was nothing to carry (QA pass)."""
+    volume = nuclei_3d()[0][0][:, :90, :]
+    viewer, widget = open_widget(DiskPredictor(grow=4), volume, name="stack")
+    prompts, target = viewer.layers[PROMPTS_NAME], widget._target
+    viewer.dims.set_current_step(0, 5)
+    prompts.add([5, 30, 100])
+    wait_idle(qtbot, widget)
+    widget.commit()
+    viewer.dims.order = (2, 0, 1)  # the stack seen from the side, at x = 127 (its last column)
+    viewer.dims.set_current_step(2, 127)
+    start = notification_count()
+    widget.carry_next()
+    wait_idle(qtbot, widget)
+    assert not any("no slice axis" in m or "Already at" in m for m in notifications_since(start))
+    assert widget._obj is not None and widget._obj.spec.index[0] == 6  # carried along z from slice 5
+    assert tuple(viewer.dims.order[-2:]) == (1, 2)  # the y-x view is back, on slice 6
+    widget.commit()
+    assert 1 in labels_of(target.data[6])
+    # a second object, committed then undone twice (commit, click): label 1 is the last commit again
+    viewer.dims.set_current_step(0, 10)
+    prompts.add([10, 30, 30])
+    wait_idle(qtbot, widget)
+    widget.commit()
+    widget.undo()
+    widget.undo()
+    viewer.dims.set_current_step(0, 6)
+    start = notification_count()
+    widget.carry_next()
+    wait_idle(qtbot, widget)
+    assert not any("Nothing to carry" in m for m in notifications_since(start))
+    assert widget._obj is not None and widget._obj.label_id == 1 and widget._obj.spec.index[0] == 7
+
+
+def test_points_added_together_on_two_slices_are_refused_with_both_named(qtbot, open_widget):
+    viewer, widget = open_widget(DiskPredictor(), nuclei_3d()[0][0], name="stack")
+    start = notification_count()
+    viewer.layers[PROMPTS_NAME].add(np.array([[5, 30, 30], [6, 30, 30]]))
+    messages = notifications_since(start)
+    assert any("these points lie on slices 5, 6: an object lives on one slice" in m for m in messages), messages
+    assert widget._obj is None and len(widget._points.coords) == 0

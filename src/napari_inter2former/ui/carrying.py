@@ -43,12 +43,9 @@ class CarryMixin:
         have gone back (e.g. to carry the other way), and carrying from where the run ended
         would re-segment slices already done."""
         label_id, spec, result = self._last_commit
-        shown = self._shown_spec()
+        shown = self._carry_plane_of_last_commit()
         if spec_plane(shown) == spec_plane(spec):
             return self._last_commit
-        shown = replace(spec, index=tuple(
-            v if a in (spec.rows_axis, spec.cols_axis) or a == spec.channel_axis else shown.index[a]
-            for a, v in enumerate(spec.index)))
         plane = PlaneView(base_data(self._target), self._target_spec(shown, self._target))
         y0, y1, x0, x1 = result.window  # where it was: a carried object moves little between slices
         near = np.asarray(plane.read(y0, y1, x0, x1)) == label_id
@@ -59,6 +56,17 @@ class CarryMixin:
         ys, xs = np.nonzero(near)
         mask, offset, _ = label_region(plane, label_id, y0 + int(ys[0]), x0 + int(xs[0]))
         return label_id, shown, MaskResult(mask, offset)
+
+    def _carry_plane_of_last_commit(self) -> PlaneSpec:
+        """The plane the last commit is carried from: its slice on screen, or, when the view shows
+        another orientation (the stack seen from the side), the plane it was committed on."""
+        spec = self._last_commit[1]
+        shown = self._shown_spec()
+        if (shown.rows_axis, shown.cols_axis) != (spec.rows_axis, spec.cols_axis):
+            return spec
+        return replace(spec, index=tuple(
+            v if a in (spec.rows_axis, spec.cols_axis) or a == spec.channel_axis else shown.index[a]
+            for a, v in enumerate(spec.index)))
 
     def _point_coords(self, spec: PlaneSpec, y: int, x: int) -> np.ndarray:
         """Prompts-layer coordinates (all image axes) of pixel (y, x) on plane `spec`."""
@@ -116,8 +124,8 @@ class CarryMixin:
     def _at_the_end(self, step: int) -> bool:
         """True (user told) when the object to carry is already on the last slice that way;
         checked before carrying commits the object, so N at the end does not commit silently."""
-        source = (self._obj.spec if self._obj is not None  # else the slice on screen (see _carry_source)
-                  else self._shown_spec()
+        source = (self._obj.spec if self._obj is not None  # else as _carry_source takes it
+                  else self._carry_plane_of_last_commit()
                   if self._last_commit is not None else None)
         axis = self._carry_axis(source) if source is not None else None
         if axis is None or 0 <= source.index[axis] + step < spatial_shape(self._image)[axis]:

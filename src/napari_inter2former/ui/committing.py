@@ -13,7 +13,7 @@ from ..journal import LabelError, PlaneSpec, PlaneView, paint_object
 from ..session import MaskResult
 from .history import Action
 from .label_ids import LabelIds, array_max
-from .layers import base_data, same_geometry, same_layer, slice_index, spatial_shape, unwrap
+from .layers import base_data, same_geometry, same_layer, slice_index, spatial_shape, unsupported_transform, unwrap
 from .pyramid import update_lower_levels
 from .state import Snapshot, guarded, notify
 
@@ -111,6 +111,11 @@ class CommitMixin:
     def _paint(self, spec: PlaneSpec, result: MaskResult, label_id: int | None, extra_box=None):
         """Paint one object into the target; returns (patch, label_id) or raises LabelError."""
         target = self._ensure_target()
+        for layer in (self._image, target):  # given after they were chosen
+            transform = unsupported_transform(layer)
+            if transform is not None:
+                raise LabelError(f"'{layer.name}' now has {transform}, so the label would be drawn elsewhere "
+                                 "than the object: remove it to commit")
         if not same_geometry(target, self._image):
             raise LabelError(f"the target '{target.name}' is no longer placed like the image '{self._image.name}' "
                              "(their scale, translate or units differ): give both the same to commit")
@@ -178,7 +183,7 @@ class CommitMixin:
         before = Snapshot(self._points.coords, self._points.positive, obj, result)
         empty = self._empty_points(self._image.ndim)
         self._apply_state(empty)
-        last = (label_id, obj.spec, result)
+        last, previous = (label_id, obj.spec, result), self._last_commit
         self._last_commit = last
 
         target = self._target
@@ -188,7 +193,7 @@ class CommitMixin:
             self._journal_event({"type": "undo", "seq": seq})
             self._apply_state(before)
             self._show_plane_of(obj.spec)
-            self._last_commit = None
+            self._last_commit = previous  # N then carries the label committed before this one
 
         def redo():
             self._write_target(target, patch, patch.new)

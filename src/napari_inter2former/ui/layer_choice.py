@@ -221,7 +221,8 @@ class LayerChoiceMixin:
     def _fits(self, target, image) -> bool:
         """Whether `target` can take `image`'s commits: its shape, and its scale, translate and
         units on every shared axis (set_target names which of the two fails)."""
-        return target_misfit(target, image, self.channel_axis) is None and same_geometry(target, image)
+        return (target_misfit(target, image, self.channel_axis) is None and same_geometry(target, image)
+                and unsupported_transform(target) is None)
 
     @guarded
     def set_target(self, layer, keep_history: bool = False) -> None:
@@ -237,6 +238,12 @@ class LayerChoiceMixin:
         if layer is not None and read_only(base_data(layer)):
             notify("error", f"'{layer.name}' cannot be a target: its data is read-only (opened as a read-only "
                             "memory map or store). Copy it into memory, or choose another target.")
+            self._refresh_combos()
+            return
+        transform = unsupported_transform(layer) if layer is not None else None
+        if transform is not None:
+            notify("error", f"'{layer.name}' cannot be a target: it has {transform}, so commits, written by "
+                            "pixel index, would be drawn elsewhere than the object. Remove it or choose another target.")
             self._refresh_combos()
             return
         if layer is not None and self._image is not None and not same_geometry(layer, self._image):

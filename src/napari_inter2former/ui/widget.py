@@ -481,10 +481,11 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, ContrastMixin, OwnLayer
         planes = {point_plane(c, template) for c in state.coords}
         if len(planes) > 1 or (self._obj is not None and self._obj_is_started()
                                and planes != {spec_plane(self._obj.spec)}):
-            where = spec_plane(self._obj.spec) if self._obj is not None else sorted(planes)[0]
-            raise PlaneError(f"the current object is on slice {self._slice_words(template, where)}: commit (C), "
-                             "carry (N) or clear "
-                             "(Shift+C) it before clicking on another slice")
+            if self._obj is None:  # points added together (by a script) on several slices
+                raise PlaneError("these points lie on slices " + ", ".join(
+                    self._slice_words(template, p) for p in sorted(planes)) + ": an object lives on one slice")
+            raise PlaneError(f"the current object is on slice {self._slice_words(template, spec_plane(self._obj.spec))}"
+                             ": commit (C), carry (N) or clear (Shift+C) it before clicking on another slice")
         (plane,) = planes
         if self._obj is not None and spec_plane(self._obj.spec) == plane:
             obj = self._obj
@@ -517,7 +518,10 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, ContrastMixin, OwnLayer
         if self._pick_mode and event.action == ActionType.ADDED and len(new.coords) > len(before.coords):
             self._pick_mode = False
             self._write_points(before.coords, before.positive)
-            self.edit_label_at(new.coords[-1])
+            if self.edit_label_at(new.coords[-1]) is None and self._obj is None:
+                # refused (the message says why): the next click picks again, as the status says
+                self._pick_mode = True
+                self._set_status("Click on the label to edit (Shift+C cancels).")
             return
         try:
             if len(new.coords) > len(before.coords):
