@@ -344,3 +344,45 @@ def test_straight_cuts_option_reaches_the_sampler(tmp_path):
     plain, cutting = (CropSampler(images, crop=48, seed=2, degrade=0.0, straight_cuts=p) for p in (0.0, 1.0))
     area = [np.mean([float(s.sample()[1].sum()) for _ in range(30)]) for s in (plain, cutting)]
     assert area[1] < 0.9 * area[0]
+
+
+def test_outline_view_turns_a_filled_disk_into_a_ring_and_keeps_padding_dark():
+    from napari_inter2former.training.dataset import outline_view
+
+    yy, xx = np.mgrid[:64, :64]
+    inside = torch.zeros(64, 64)
+    inside[:, :48] = 1.0  # the last 16 columns are the crop's zero padding
+    disk = torch.from_numpy(((yy - 32) ** 2 + (xx - 24) ** 2 < 12**2).astype(np.float32))
+    image = (0.2 + 0.6 * disk)[None].repeat(3, 1, 1) * inside
+    out = outline_view(image, inside, np.random.default_rng(0))
+    assert out.shape == image.shape and float(out.min()) >= 0 and float(out.max()) <= 1
+    r = ((yy - 32) ** 2 + (xx - 24) ** 2) ** 0.5
+    ring, centre = out[0][torch.from_numpy(abs(r - 12) < 1.5)], out[0][torch.from_numpy(r < 5)]
+    assert float(ring.mean()) > 0.5 and float(centre.max()) < 0.05  # bright outline, dark inside
+    assert float(out[:, :, 44:].abs().max()) < 0.05  # the step into the padding is no outline
+
+
+def test_outlines_option_reaches_the_sampler(tmp_path):
+    _write_folder(tmp_path)
+    images = load_folder(tmp_path)
+    import torch.nn.functional as F
+
+    def rim_and_core(sampler):
+        """Mean intensity on each target's 2 px inner rim and deeper inside, over 20 crops."""
+        rim, core = [], []
+        for _ in range(20):
+            image, target, _ = sampler.sample()
+            t = target > 0.5
+            eroded = -F.max_pool2d(-t.float()[None, None], 7, 1, 3)[0, 0] > 0.5
+            if eroded.sum() < 4:
+                continue
+            band = t & ~(-F.max_pool2d(-t.float()[None, None], 5, 1, 2)[0, 0] > 0.5)
+            rim.append(float(image[0][band].mean()))
+            core.append(float(image[0][eroded].mean()))
+        return np.mean(rim), np.mean(core)
+
+    plain, outlined = (CropSampler(images, crop=48, seed=2, degrade=0.0, outlines=p) for p in (0.0, 1.0))
+    rim, core = rim_and_core(outlined)
+    assert rim > 2 * core  # objects drawn by their outline: bright rim, dark inside
+    rim, core = rim_and_core(plain)
+    assert core >= rim  # filled objects, as the synthetic folder draws them

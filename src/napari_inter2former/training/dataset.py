@@ -187,13 +187,35 @@ def straight_cuts(image: torch.Tensor, masks: torch.Tensor, rng: np.random.Gener
     return image, masks
 
 
+def outline_view(image: torch.Tensor, inside: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """The crop (C, H, W) as its outlines only: the grey gradient magnitude at a scale of 1-2 px,
+    grey, in [0, 1]. Objects then show as bright rings around a dark inside, as cells and
+    organelles do under a membrane stain or in EM (dark rings once inverted), which the
+    fluorescence and phase-contrast training images never show: on val rewritten this way the
+    shipped model needed 13.9 clicks for DSB nuclei (model card, stage cpu17).
+
+    inside: (H, W), 1 where the crop holds image, 0 on its zero padding; the step between the
+    two is not an outline and is left out, and the padding stays zero."""
+    grey = gaussian_blur(image.mean(0, keepdim=True), float(rng.uniform(1.0, 2.0)))
+    dy, dx = torch.zeros_like(grey), torch.zeros_like(grey)
+    dy[:, 1:-1] = (grey[:, 2:] - grey[:, :-2]) / 2
+    dx[:, :, 1:-1] = (grey[:, :, 2:] - grey[:, :, :-2]) / 2
+    keep = -F.max_pool2d(-inside[None, None].float(), 9, 1, 4)[0]  # inside, 4 px from the padding
+    edges = (dy**2 + dx**2).sqrt() * keep
+    top = torch.quantile(edges[keep > 0.5], 0.995) if bool((keep > 0.5).any()) else edges.max()
+    return (edges / top.clamp_min(1e-6)).clamp(0, 1).expand(image.shape[0], -1, -1).clone()
+
+
 class CropSampler:
     """Draws (image crop, target mask) pairs around random objects."""
 
     def __init__(self, images: list[LabelledImage], crop: int = 256, subset_weights: dict[str, float] | None = None,
                  seed: int = 0, zoom_matched: float = 0.0, degrade: float = 1.0, blur_sigma: float = 0.0,
-                 shading: float = 0.0, touching_weight: float = 1.0, straight_cuts: float = 0.0):
+                 shading: float = 0.0, touching_weight: float = 1.0, straight_cuts: float = 0.0,
+                 outlines: float = 0.0):
         self.images = images
+        # Chance of showing the crop as its outlines only (`outline_view`).
+        self.outlines = outlines
         # Chance of cutting the target by axis-aligned lines (`straight_cuts`).
         self.straight_cuts = straight_cuts
         # Relative chance of drawing an object that touches another (1: every object alike).
@@ -266,6 +288,8 @@ class CropSampler:
         image, mask = image[0], mask[0]
         if self.straight_cuts > 0 and self.rng.random() < self.straight_cuts:
             image, mask = straight_cuts(image, mask, self.rng)
+        if self.outlines > 0 and self.rng.random() < self.outlines:
+            image = outline_view(image, mask[2], self.rng)
         image, mask = self._geometry(image, mask)
         return self._intensity(image, im.colour), mask[0], mask[1]
 

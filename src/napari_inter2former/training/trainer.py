@@ -57,6 +57,7 @@ class TrainConfig:
     blur_sigma: float = 0.0  # > 0: blur as Gaussian defocus, sigma up to this, instead of a 3x3 box
     shading: float = 0.0  # chance of a crop getting uneven illumination (a gain ramp)
     straight_cuts: float = 0.0  # chance of cutting the target by axis-aligned lines (dataset.straight_cuts)
+    outlines: float = 0.0  # chance of showing a crop as its outlines only (dataset.outline_view)
     touching_weight: float = 1.0  # relative chance of a target that touches another object
     neighbour_weight: float = 1.0  # loss weight on other labelled objects' pixels (1: plain focal loss)
     mask_seed_prob: float = 0.2  # samples that start from a perturbed mask instead of clicks only
