@@ -41,6 +41,7 @@ def _image(shape=(64, 80)):
     (np.ones((32, 32), np.complex64), "unsupported image dtype complex64: use integer or floating point"),
     (np.full((32, 32), "a"), "unsupported image dtype <U1"),
     (np.zeros((32, 32, 0)), "image has no channels"),
+    (torch.rand(32, 32), r"pass a numpy array \(for a torch tensor: tensor.numpy\(\)\)"),
 ])
 def test_bad_image_is_rejected(predictor, array, message):
     with pytest.raises(ImageError, match=message):

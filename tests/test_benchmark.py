@@ -92,6 +92,8 @@ def test_hybrid_vs_full_ratios_run_for_either_upsampler():
     (["--encoder-sizes", "abc"], "--encoder-sizes takes comma-separated whole numbers"),
     (["--windows", "0"], "--windows: every side must be a multiple of 16"),
     (["--output", "/nonexistent-folder/x.md"], "--output: the folder of /nonexistent-folder/x.md does not exist"),
+    (["--output", "/", "--quick", "--skip-memory"], "--output / is a folder: give a file name"),
+    (["--seed", "-1", "--quick", "--skip-memory"], "--seed must be at least 0, got -1"),
 ])
 def test_bad_benchmark_options_are_one_line_before_any_timing(argv, message, capsys):
     from napari_inter2former.cli import main as cli_main

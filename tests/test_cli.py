@@ -106,3 +106,73 @@ def test_evaluate_refuses_colour_label_files(tmp_path, capsys):
     assert cli_main(["evaluate", str(tmp_path), "--methods", "watershed", "--out", str(tmp_path / "out"),
                      "--no-progress"]) == 2
     assert "an instance map is (H, W)" in capsys.readouterr().err
+
+
+def test_evaluate_skips_a_constant_image_naming_it_and_keeps_the_rest(tmp_path, capsys):
+    import tifffile
+
+    from test_training import _write_folder
+
+    _write_folder(tmp_path / "data")
+    blank = tmp_path / "data" / "images" / "syn_0.tif"
+    tifffile.imwrite(blank, tifffile.imread(blank) * 0)
+    out = tmp_path / "out"
+    assert cli_main(["evaluate", str(tmp_path / "data"), "--methods", "watershed", "--max-clicks", "2",
+                     "--out", str(out), "--no-plot", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert f"skipped {blank}: image is constant" in err
+    assert (out / "results.json").is_file()
+
+
+def test_evaluate_with_only_unusable_images_says_so_and_makes_no_folder(tmp_path, capsys):
+    import tifffile
+
+    from test_training import _write_folder
+
+    _write_folder(tmp_path / "data", n_images=1)
+    image = tmp_path / "data" / "images" / "syn_0.tif"
+    tifffile.imwrite(image, tifffile.imread(image) * 0)
+    out = tmp_path / "out"
+    assert cli_main(["evaluate", str(tmp_path / "data"), "--methods", "watershed", "--out", str(out),
+                     "--no-progress"]) == 2
+    assert "error: no usable image in" in capsys.readouterr().err
+    assert not out.exists()  # a refused run leaves no empty output folder
+
+
+def test_evaluate_refuses_a_labels_file_as_data(tmp_path, capsys):
+    from test_training import _write_folder
+
+    _write_folder(tmp_path / "data", n_images=1)
+    label_file = tmp_path / "data" / "labels" / "syn_0.tif"
+    assert cli_main(["evaluate", str(label_file), "--methods", "oracle", "--out", str(tmp_path / "out"),
+                     "--no-progress"]) == 2
+    assert f"error: {label_file} is not in an images/ folder" in capsys.readouterr().err
+
+
+def test_evaluate_names_an_empty_tiff(tmp_path, capsys):
+    import numpy as np
+    import tifffile
+
+    from test_training import _write_folder
+
+    _write_folder(tmp_path / "data", n_images=1)
+    image = tmp_path / "data" / "images" / "syn_0.tif"
+    tifffile.imwrite(image, np.zeros((0,), np.uint8))
+    assert cli_main(["evaluate", str(tmp_path / "data"), "--methods", "oracle", "--out", str(tmp_path / "out"),
+                     "--no-progress"]) == 2
+    assert f"error: {image}: not a readable image (corrupt or empty TIFF)" in capsys.readouterr().err
+
+
+def test_packing_a_folder_without_images_names_it_and_leaves_no_file(tmp_path, capsys):
+    import pytest
+
+    from napari_inter2former.training.packed_data import main as pack_main
+
+    for sub in ("images", "labels"):
+        (tmp_path / "empty" / sub).mkdir(parents=True)
+    out = tmp_path / "train.npz"
+    with pytest.raises(SystemExit) as exit_info:
+        pack_main([str(tmp_path / "empty"), str(out)])
+    assert exit_info.value.code == 2
+    assert f"error: no usable .tif images in {tmp_path / 'empty'}" in capsys.readouterr().err
+    assert not out.exists() and not list(tmp_path.glob("*.partial"))

@@ -448,3 +448,26 @@ def test_a_drag_of_several_dabs_is_undone_exactly():
     for box, _, after in edits:
         redone[box] = after
     np.testing.assert_array_equal(redone, data)
+
+
+@pytest.mark.parametrize("option", ["--labels", "--image"])
+def test_an_unreadable_image_or_labels_file_is_one_line_naming_it(tmp_path, capsys, option):
+    import tifffile
+
+    path = tmp_path / "k.journal.jsonl"
+    _two_commits_journal(path)
+    objects = tmp_path / "objects.npy"
+    np.save(objects, np.array([None, 1], dtype=object), allow_pickle=True)
+    truncated = tmp_path / "truncated.npy"
+    np.save(truncated, np.zeros((20, 20), np.uint16))
+    truncated.write_bytes(truncated.read_bytes()[:100])
+    empty = tmp_path / "empty.tif"
+    tifffile.imwrite(empty, np.zeros((0,), np.uint8))
+    out = tmp_path / "out.tif"
+    mode = ["--mode", "predict", "--weights", "random"] if option == "--image" else []
+    for bad, reason in ((objects, "not a readable"), (truncated, "not a readable"),
+                        (empty, "not a readable image (corrupt or empty file)")):
+        assert cli_main(["replay", str(path), *mode, option, str(bad), "-o", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"napari-inter2former replay: error: {option} {bad}: {reason}"), err
+        assert err.count("\n") == 1 and not out.exists()

@@ -198,3 +198,24 @@ def test_saved_weights_get_the_usual_file_mode(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("click_radius", "x", "'click_radius' must be an integer, got 'x'"),
+    ("background_logit", None, "'background_logit' must be a finite number, got None"),
+    ("click_radius", -1, "'click_radius' must be between 0 and 64, got -1"),
+    ("attn_dim", 0, "'attn_dim' must be between 1 and 4096, got 0"),  # was a ZeroDivisionError
+    ("dlu_refine_blocks", 65, "'dlu_refine_blocks' must be between 0 and 64, got 65"),  # 10**9 hung
+    ("dlu_reference", 1, "'dlu_reference' must be a bool"),
+    ("edge_channels", [8, 16], "'edge_channels' must be a list of 3 numbers"),
+])
+def test_config_values_of_the_wrong_type_or_range_are_named_at_load(saved, tmp_path, key, value, message):
+    import json
+
+    model, _ = saved
+    config = json.loads(model.config.to_json())
+    config[key] = value
+    bad = tmp_path / "cfg.safetensors"
+    save_file(_state(model), str(bad), metadata={"config": json.dumps(config)})
+    with pytest.raises(WeightsError, match=f"invalid config: config key {message}"):
+        load_model(bad)

@@ -458,3 +458,61 @@ def test_clicks_as_pairs_offsets_and_ranges_are_checked():
     for bad in (5, (1,), ("a", "b"), (None, 3), (1, 2, 3)):
         with pytest.raises(ImageError, match="intensity_range must be two numbers"):
             predictor.set_image(image, key="k", intensity_range=bad)
+
+
+def test_an_interrupted_prediction_leaves_no_undo_step(model):
+    def ctrl_c(done, total):
+        raise KeyboardInterrupt
+
+    for start in ("add_click", "set_clicks", "predict"):
+        session = _predictor(model, _blobs()).new_session()  # a fresh cache: the tiles report progress
+        with pytest.raises(KeyboardInterrupt):
+            if start == "add_click":
+                session.add_click(40, 40, progress=ctrl_c)
+            elif start == "set_clicks":
+                session.set_clicks([(40, 40), (50, 50)], progress=ctrl_c)
+            else:
+                session.start_from_mask(np.ones((8, 8), bool), offset=(36, 36))
+                history = len(session._history)
+                session.predict(progress=ctrl_c)
+        expected = history if start == "predict" else 0
+        assert len(session._history) == expected and session.clicks == []
+
+
+def test_coordinates_past_any_range_are_click_errors_not_overflows():
+    from napari_inter2former.session import ClickError
+
+    predictor = Predictor(weights=None)
+    predictor.set_image(np.random.default_rng(1).random((64, 64)).astype(np.float32))
+    session = predictor.new_session()
+    with pytest.raises(ClickError, match="too large for the image of shape"):
+        session.add_click(10**400, 5)
+    for offset in ((10**20, 2), (2, -(10**20))):
+        with pytest.raises(ValueError, match="lies outside the image"):
+            session.start_from_mask(np.ones((5, 5), bool), offset)
+    assert not session.can_undo
+
+
+@pytest.mark.parametrize("argument, value", [("threads", 0), ("threads", -1), ("tile_size", 0), ("tile_size", -64),
+                                             ("halo", -32), ("tile_size", 64.5)])
+def test_predictor_arguments_out_of_range_are_named_at_once(model, argument, value):
+    with pytest.raises(ValueError, match=f"{argument} must be a whole number of at least"):
+        Predictor(weights=None, model=model, **{argument: value})
+
+
+@pytest.mark.parametrize("field, value", [("stride", 0), ("min_side", 0), ("zoom_side", -1), ("overhang", -8),
+                                          ("context", 0)])
+def test_window_policy_values_out_of_range_are_refused(field, value):
+    with pytest.raises(ValueError, match=f"WindowPolicy.{field} "):
+        WindowPolicy(**{field: value})
+
+
+def test_a_key_reused_for_an_image_of_another_shape_is_refused(model):
+    from napari_inter2former.session import ImageError
+
+    predictor = _predictor(model)
+    predictor.set_image(_blobs((64, 80)), key="plane")
+    with pytest.raises(ImageError, match=r"key 'plane' belongs to an image of shape \(64, 80\), not \(96, 112\)"):
+        predictor.set_image(_blobs((96, 112)), key="plane")
+    predictor.set_image(_blobs((64, 80), seed=1), key="plane")  # the same shape: the same image, as before
+    assert predictor.image_shape == (64, 80)

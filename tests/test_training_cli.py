@@ -75,6 +75,7 @@ def test_a_used_run_folder_is_not_overwritten_without_resume(data, capsys):
     (["--checkpoint-every", "0"], "--checkpoint-every must be at least 1"),
     (["--usiigaci-weight", "1.5"], "--usiigaci-weight must be between 0 and 1"),
     (["--max-rounds", "-1"], "--max-rounds cannot be negative"),
+    (["--seed", "-1"], "--seed cannot be negative, got -1"),
 ])
 def test_options_out_of_range_are_refused_before_training(data, capsys, option, message):
     assert _train(data, *option) == 2
@@ -100,6 +101,40 @@ def test_bad_data_is_one_line_and_a_blank_image_is_skipped(data, capsys):
     assert "volume.tif: images must be (H, W) grey or (H, W, 3|4) colour" in capsys.readouterr().err
 
 
+def test_a_file_that_is_not_packed_data_is_named_without_pickle_advice(data, capsys):
+    bad = data / "bad.npz"
+    bad.write_bytes(b"not a zip archive")
+    assert cli_main(["train", "--data", str(bad), "--out", str(data / "run"), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"napari-inter2former train: error: {bad} is not a packed training file")
+    assert "pickle" not in err
+
+
+def _train_with_val(data, val):
+    return cli_main(["train", "--data", str(data / "data"), "--out", str(data / "run"), "--val", str(val),
+                     *FAST[2:], "--steps", "1", "--val-per-image", "1"])
+
+
+def test_a_val_folder_that_cannot_be_used_is_refused_before_training(data, capsys):
+    _write_folder(data / "val", n_images=1)
+    (data / "val" / "labels" / "syn_0.tif").unlink()
+    assert _train_with_val(data, data / "val") == 2
+    assert f"error: --val {data / 'val'}: image syn_0.tif has no label file" in capsys.readouterr().err
+    assert not (data / "run" / "last.pt").exists()
+    _write_folder(data / "blank", n_images=1)
+    tifffile.imwrite(data / "blank" / "images" / "syn_0.tif", np.zeros((96, 96), np.uint8))
+    assert _train_with_val(data, data / "blank") == 2
+    assert "no usable image" in capsys.readouterr().err and not (data / "run" / "last.pt").exists()
+
+
+def test_a_blank_val_image_is_skipped_at_validation(data, capsys):
+    _write_folder(data / "val", n_images=2)
+    blank = data / "val" / "images" / "syn_0.tif"
+    tifffile.imwrite(blank, np.zeros((96, 96), np.uint8))
+    assert _train_with_val(data, data / "val") == 0
+    assert f"skipped {blank}: image is constant" in capsys.readouterr().err
+
+
 def test_averaging_refuses_to_overwrite_an_input(tmp_path):
     from napari_inter2former.model import save_model
     from napari_inter2former.training.trainer import build_model
@@ -111,3 +146,24 @@ def test_averaging_refuses_to_overwrite_an_input(tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         averaging.main([str(p) for p in paths])  # a glob: the first match became the output
     assert exit_info.value.code == 2 and paths[0].read_bytes() == before
+
+
+def test_averaging_names_a_bad_input_or_output_in_one_line(tmp_path, capsys):
+    from napari_inter2former.model import save_model
+    from napari_inter2former.training.trainer import build_model
+
+    good = tmp_path / "a.safetensors"
+    save_model(build_model(False), good)
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(b"\x00" * 10)
+    (tmp_path / "a-file").write_text("")
+    for argv, message in [([tmp_path / "out.safetensors", good, tmp_path / "missing.safetensors"],
+                           "weights file not found"),
+                          ([tmp_path / "out.safetensors", good, corrupt], "is corrupt or truncated"),
+                          ([tmp_path / "a-file" / "out.safetensors", good], "a-file is a file"),
+                          ([tmp_path, good, "--force"], f"the output {tmp_path} is a folder")]:
+        with pytest.raises(SystemExit) as exit_info:
+            averaging.main([str(a) for a in argv])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "out.safetensors").exists()

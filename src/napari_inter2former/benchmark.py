@@ -455,7 +455,7 @@ def _sides(text: str, name: str) -> list[int]:
 def _option_problem(args) -> str | None:
     problem = below_minimum(args, (("threads", 1), ("objects", 2), ("later_clicks", 1), ("repeats", 1),
                                    ("ratio_window", 16), ("memory_side", 16), ("memory_chunk", 16),
-                                   ("memory_max_side", 16)))
+                                   ("memory_max_side", 16), ("seed", 0)))
     if problem:
         return problem
     try:
@@ -465,6 +465,8 @@ def _option_problem(args) -> str | None:
         return str(exc)
     if args.output and not Path(args.output).resolve().parent.is_dir():
         return f"--output: the folder of {args.output} does not exist"
+    if args.output and Path(args.output).is_dir():
+        return f"--output {args.output} is a folder: give a file name, e.g. {Path(args.output) / 'benchmark.md'}"
     return None
 
 

@@ -8,6 +8,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -51,6 +52,17 @@ _MINIMA = (("max_per_image", 0), ("max_clicks", 1), ("limit_images", 1), ("slice
            ("min_area", 0))
 
 
+def _output_problem(out: Path) -> str | None:
+    """Why the results could not be written to `out`; None if they can. Nothing is made now:
+    a run refused for its data leaves no empty folder behind."""
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     problem = below_minimum(args, _MINIMA)
     if problem:
@@ -62,10 +74,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     weights = None if args.random_init else args.weights
     out = Path(args.out) if args.out else Path("runs") / "evaluation" / f"{Path(args.data).name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    try:  # before the evaluation, which may take hours, not after it
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        print(f"napari-inter2former evaluate: error: cannot write the results to {out}: {exc}", file=sys.stderr)
+    problem = _output_problem(out)
+    if problem:  # before the evaluation, which may take hours, not after it
+        print(f"napari-inter2former evaluate: error: cannot write the results to {out}: {problem}", file=sys.stderr)
         return 2
     expected: tuple[type[BaseException], ...] = (DataError, ValueError, FileNotFoundError, ImportError)
     if "inter2former" in args.methods:

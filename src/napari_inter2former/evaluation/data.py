@@ -53,9 +53,12 @@ def _read_tiff(path: Path) -> np.ndarray:
     import tifffile
 
     try:
-        return tifffile.imread(path)
+        array = tifffile.imread(path)
     except Exception as exc:  # tifffile raises several types for broken files
         raise DataError(f"cannot read {path}: {exc}") from exc
+    if array.size == 0:  # a truncated file can read as shape (0,): say so, not that shapes differ
+        raise DataError(f"{path}: not a readable image (corrupt or empty TIFF)")
+    return array
 
 
 def find_pairs(data: str | Path) -> list[Pair]:
@@ -67,6 +70,10 @@ def find_pairs(data: str | Path) -> list[Pair]:
     if not data.exists():
         raise DataError(f"evaluation data not found: {data}")
     if data.is_file():
+        if data.parent.name != "images":
+            # A labels/ file would be found as its own label file and score itself.
+            raise DataError(f"{data} is not in an images/ folder: give an image from DATA/images/ "
+                            "(its labels in DATA/labels/), or the DATA folder")
         labels_dir = data.parent.parent / "labels"
         pair = Pair(data.stem, data, labels_dir / data.name)
         if not pair.label_path.is_file():

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-from .data import DataError, Loaded, find_pairs, limit_pairs, load_pair
+from ..session.errors import ImageError
+from ..session.image_source import ImageSource
+from .data import DataError, Loaded, Pair, find_pairs, limit_pairs, load_pair
 from .methods import Method, make_method
 from .metrics import accuracy_summary, speed_summary
 from .runner import run_carry, run_object
@@ -31,6 +34,23 @@ def _items_2d(loaded: Loaded, slice_step: int):
         return
     for z in range(0, loaded.labels.shape[0], slice_step):
         yield f"{loaded.pair.name}_z{z:03d}", loaded.image[z], loaded.labels[z], z
+
+
+def image_problem(image: np.ndarray) -> str | None:
+    """Why the predictor would refuse this 2-D image (constant, NaN, too small), or None.
+    Checked for every method alike, so all of them see the same images."""
+    try:
+        ImageSource(image)
+    except ImageError as exc:
+        return str(exc)
+    return None
+
+
+def _skip(pair: Pair, z: int | None, problem: str, what: str = "") -> int:
+    # One unusable image should not cost the whole run: say which file, and go on.
+    where = f"{pair.image_path}" + (f" slice {z}" if z is not None else "")
+    print(f"skipped {where}{what}: {problem}", file=sys.stderr)
+    return 1
 
 
 def _carry_targets(labels: np.ndarray, name: str, max_per_image, min_area, seed):
@@ -135,13 +155,18 @@ def evaluate(data, methods=("inter2former",), *, max_per_image: int | None = 5, 
 
     # Plan: targets per image, picked once for all methods (labels only; images are read later).
     plan = []
+    skipped = 0
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for pair in pairs:
         loaded = load_pair(pair)
         entry = {"pair": pair, "volume": loaded.volume, "items": [], "carry": None}
         sub = counts[pair.subset]
         if not loaded.volume or volume_mode in ("slices", "both"):
-            for name, _, labels, z in _items_2d(loaded, slice_step):
+            for name, image, labels, z in _items_2d(loaded, slice_step):
+                problem = image_problem(image)
+                if problem:
+                    skipped += _skip(pair, z, problem)
+                    continue
                 choice = pick_targets(labels, name, max_per_image, min_area, seed)
                 entry["items"].append((name, z, choice))
                 sub["images"] += 1
@@ -149,11 +174,19 @@ def evaluate(data, methods=("inter2former",), *, max_per_image: int | None = 5, 
                 sub["eligible"] += choice.eligible
                 sub["evaluated"] += len(choice.ids)
         if loaded.volume and volume_mode in ("carry", "both"):
+            problems = ((z, image_problem(loaded.image[z])) for z in range(loaded.labels.shape[0]))
+            bad = next(((z, p) for z, p in problems if p), None)
+            if bad:
+                skipped += _skip(pair, bad[0], bad[1], " (carry mode: the whole volume)")
+                plan.append(entry)
+                continue
             entry["carry"] = _carry_targets(loaded.labels, pair.name, max_per_image, min_area, seed)
             sub["carry_objects"] += len(entry["carry"][0].ids)
         plan.append(entry)
     total_2d = sum(len(c.ids) for e in plan for _, _, c in e["items"])
     total_carry = sum(len(e["carry"][0].ids) for e in plan if e["carry"])
+    if total_2d + total_carry == 0 and skipped:
+        raise DataError(f"no usable image in {data}: {skipped} skipped (see above)")
     if total_2d + total_carry == 0:
         raise DataError(f"no object in {data} has at least {min_area} pixels: nothing to evaluate")
 
@@ -174,18 +207,25 @@ def evaluate(data, methods=("inter2former",), *, max_per_image: int | None = 5, 
                     if not choice.ids:
                         continue
                     image, labels = images[name]
-                    encode = float(method.set_image(image))
-                    for label_id, area in zip(choice.ids, choice.areas):
-                        if bar is not None:
-                            bar.set_postfix_str(f"{method.name} {name}", refresh=False)
-                        traj = run_object(method, labels == label_id, max_clicks, stop_iou, min_clicks)
-                        encode += traj.encode_s
-                        rec = {"image": name, "subset": subset, "label": label_id, "area": area, **traj.to_json()}
-                        if z is not None:
-                            rec["z"] = z
-                        res["objects"].append(rec)
-                        if bar is not None:
-                            bar.update(1)
+                    records = []
+                    try:
+                        encode = float(method.set_image(image))
+                        for label_id, area in zip(choice.ids, choice.areas):
+                            if bar is not None:
+                                bar.set_postfix_str(f"{method.name} {name}", refresh=False)
+                            traj = run_object(method, labels == label_id, max_clicks, stop_iou, min_clicks)
+                            encode += traj.encode_s
+                            rec = {"image": name, "subset": subset, "label": label_id, "area": area,
+                                   **traj.to_json()}
+                            if z is not None:
+                                rec["z"] = z
+                            records.append(rec)
+                            if bar is not None:
+                                bar.update(1)
+                    except ImageError as exc:  # e.g. NaN in a part of a big image the check did not sample
+                        _skip(entry["pair"], z, str(exc), f" for {method.name}")
+                        continue
+                    res["objects"].extend(records)
                     res["encode_s"][name] = encode
                 if entry["carry"]:
                     choice, best_z = entry["carry"]

@@ -32,12 +32,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "the journal was started on)")
 
 
-def _load(path: Path) -> np.ndarray:
-    if path.suffix == ".npy":
-        return np.load(path, mmap_mode="r")
-    import tifffile
+def _load(path: Path, option: str) -> np.ndarray:
+    """The array in `path`; a ValueError naming the file and `option` if it is not one."""
+    try:
+        if path.suffix == ".npy":
+            array = np.load(path, mmap_mode="r")
+        else:
+            import tifffile
 
-    return tifffile.imread(path)
+            array = tifffile.imread(path)
+    except Exception as exc:  # numpy and tifffile raise many types for broken files
+        raise ValueError(f"{option} {path}: not a readable image or labels file ({type(exc).__name__}: {exc})") from exc
+    if array.size == 0:  # a truncated TIFF can read as shape (0,)
+        raise ValueError(f"{option} {path}: not a readable image (corrupt or empty file)")
+    return array
 
 
 def _save(path: Path, labels: np.ndarray) -> None:
@@ -63,17 +71,29 @@ def run(args: argparse.Namespace) -> int:
         if image_path is None or not image_path.exists():
             print(f"{PREFIX}error: --mode predict needs the image: pass --image PATH", file=sys.stderr)
             return 2
-        image = _load(image_path)
+        try:
+            image = _load(image_path, "--image")
+        except ValueError as exc:
+            print(f"{PREFIX}error: {exc}", file=sys.stderr)
+            return 2
         from ..session import Predictor
 
-        policy = recorded_window_policy(header)
+        try:
+            policy = recorded_window_policy(header)
+        except (TypeError, ValueError) as exc:
+            print(f"{PREFIX}error: {args.journal}: the recorded window policy cannot be used: {exc}", file=sys.stderr)
+            return 2
         if args.weights == "random":
             predictor = Predictor(weights=None, seed=args.seed, window_policy=policy)
         else:
             predictor = Predictor(weights=args.weights, window_policy=policy)
     labels = None
     if args.labels is not None:
-        labels = np.array(_load(args.labels))
+        try:
+            labels = np.array(_load(args.labels, "--labels"))
+        except ValueError as exc:
+            print(f"{PREFIX}error: {exc}", file=sys.stderr)
+            return 2
     out = args.out or args.journal.with_name(args.journal.name.replace(".journal.jsonl", "") + ".replayed.tif")
     if out.suffix.lower() not in (".tif", ".tiff", ".npy"):
         print(f"{PREFIX}error: {out}: the output must end in .tif, .tiff or .npy", file=sys.stderr)

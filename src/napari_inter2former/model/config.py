@@ -8,7 +8,38 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
+
+# (least, most) of each number a weights file may give: outside them the file would fail deep
+# inside torch at the first click (or build a model for hours). None: no bound that side.
+_LIMITS = {
+    "token_stride": (1, 64), "dim": (1, 4096), "attn_dim": (1, 4096), "num_blocks": (0, 64),
+    "rope_base": (1e-6, None), "bsq_bits": (1, 16), "num_experts": (1, 256), "expert_hidden": (1, 16384),
+    "prompt_embed_dim": (1, 1024), "edge_channels": (1, 4096), "upsample_channels": (1, 4096),
+    "click_radius": (0, 64), "dlu_refine_blocks": (0, 64), "neck_blocks": (0, 64),
+}
+
+
+def _value_problem(value, default, limits) -> str | None:
+    """What is wrong with a config value, judged by its field's default (type) and limits."""
+    if isinstance(default, tuple):
+        if not isinstance(value, list) or len(value) != len(default):
+            return f"must be a list of {len(default)} numbers, got {value!r}"
+        return next(filter(None, (_value_problem(v, default[0], limits) for v in value)), None)
+    if isinstance(default, bool) or isinstance(default, str):
+        return None if type(value) is type(default) else f"must be a {type(default).__name__}, got {value!r}"
+    kinds = (int,) if isinstance(default, int) else (int, float)  # an int is a fine float
+    if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value):
+        return f"must be {'an integer' if kinds == (int,) else 'a finite number'}, got {value!r}"
+    if limits is None:
+        return None
+    low, high = limits
+    if high is None and value < low:
+        return f"must be at least {low}, got {value!r}"
+    if high is not None and not low <= value <= high:
+        return f"must be between {low} and {high}, got {value!r}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -58,10 +89,16 @@ class Inter2FormerConfig:
     @classmethod
     def from_json(cls, text: str) -> "Inter2FormerConfig":
         raw = json.loads(text)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(raw) - known
+        if not isinstance(raw, dict):
+            raise ValueError(f"the config must be a JSON object, got {type(raw).__name__}")
+        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+        unknown = set(raw) - set(defaults)
         if unknown:
             raise ValueError(f"unknown config keys in weights file: {sorted(unknown)}")
+        for key, value in raw.items():
+            problem = _value_problem(value, defaults[key], _LIMITS.get(key))
+            if problem:
+                raise ValueError(f"config key {key!r} {problem}")
         for key in ("edge_channels", "upsample_channels"):
             if key in raw:
                 raw[key] = tuple(raw[key])

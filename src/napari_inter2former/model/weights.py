@@ -67,7 +67,7 @@ def load_model(path: str | Path, map_location: str = "cpu") -> Inter2Former:
     try:
         config = Inter2FormerConfig.from_json(metadata["config"])
         model = Inter2Former(config)
-    except (ValueError, TypeError, RuntimeError) as err:  # RuntimeError: torch on a negative size
+    except (ValueError, TypeError, RuntimeError, ArithmeticError) as err:  # RuntimeError: torch on a negative size
         raise WeightsError(f"weights file {path} has an invalid config: {err}") from err
     own = model.state_dict()
     missing = sorted(set(own) - set(state))

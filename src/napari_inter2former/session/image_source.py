@@ -63,7 +63,11 @@ class ImageSource:
                 f"expected a 2-D image (H, W) or (H, W, C), got {ndim}-D shape {tuple(array.shape)}; "
                 "pass one slice of a volume at a time"
             )
-        dtype = np.dtype(array.dtype)
+        try:
+            dtype = np.dtype(array.dtype)
+        except TypeError:  # a torch tensor's dtype, say
+            raise ImageError(f"cannot read an image of type {type(array).__name__} (dtype {array.dtype}): pass a "
+                             "numpy array (for a torch tensor: tensor.numpy())") from None
         if dtype.kind not in "uif" and dtype != np.bool_:
             raise ImageError(f"unsupported image dtype {dtype}: use integer or floating point")
         self.array = array

@@ -189,6 +189,8 @@ class ObjectSession:
             fy, fx = float(y), float(x)
         except (TypeError, ValueError):
             raise ClickError(f"click ({y!r}, {x!r}) needs numeric coordinates") from None
+        except OverflowError:  # an int past float's range (printing it could take 400 digits)
+            raise ClickError(f"a click coordinate is too large for the image of shape {(height, width)}") from None
         if not (np.isfinite(fy) and np.isfinite(fx)):
             raise ClickError(f"click ({y}, {x}) has a non-finite coordinate")
         y, x = int(round(fy)), int(round(fx))
@@ -203,7 +205,7 @@ class ObjectSession:
         self._push_history()
         try:
             return self._predict(self._state.clicks + (click,), progress)
-        except Exception:
+        except BaseException:  # Ctrl+C in a progress callback too: no undo step that does nothing
             self._pop_history()
             raise
 
@@ -222,7 +224,7 @@ class ObjectSession:
             for i in range(len(clicks)):
                 result = self._predict(tuple(clicks[: i + 1]), progress)
             return result
-        except Exception:
+        except BaseException:  # Ctrl+C in a progress callback too: no undo step that does nothing
             self._pop_history()
             raise
 
@@ -239,11 +241,15 @@ class ObjectSession:
         height, width = self.predictor.image_shape
         try:
             oy, ox = (int(v) for v in offset)
-            whole = all(float(v) == int(v) for v in offset)
-        except (TypeError, ValueError):
+            whole = all(v == int(v) for v in offset)  # no float(): a huge int would overflow it
+        except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite float
             whole = False
         if not whole:
             raise ValueError(f"the offset of a starting mask is two whole numbers (y, x), got {offset!r}")
+        if not (-mask.shape[0] < oy < height and -mask.shape[1] < ox < width):
+            # Checked on Python ints: numpy's int64 arithmetic below would overflow on a huge offset.
+            raise ValueError(f"the starting mask (offset {offset}, shape {mask.shape}) lies outside the image "
+                             f"of shape {(height, width)}")
         rows = np.flatnonzero(mask.any(axis=1))
         if rows.size == 0:
             raise ValueError("the starting mask is empty")
@@ -276,7 +282,7 @@ class ObjectSession:
         self._push_history()
         try:
             return self._predict(self._state.clicks, progress, repaint=False)
-        except Exception:
+        except BaseException:  # Ctrl+C in a progress callback too: no undo step that does nothing
             self._pop_history()
             raise
 

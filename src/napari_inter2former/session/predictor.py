@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..model import Inter2Former, Inter2FormerConfig, load_model
-from .errors import ClickError
+from .errors import ClickError, ImageError
 from .feature_cache import TiledFeatureCache
 from .image_source import ImageSource, checked_range
 from .object_session import ObjectSession
@@ -50,6 +50,11 @@ class Predictor:
                  tile_size: int = 512, halo: int = 64, cache_bytes: int = 768 * 2**20,
                  window_policy: WindowPolicy | None = None, threads: int | None = None, seed: int = 0,
                  max_images: int = 4):
+        for name, value, least in (("threads", threads, 1), ("tile_size", tile_size, 1), ("halo", halo, 0)):
+            # Checked now: torch, or the first click's tiling, would fail (or go wrong) later.
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+                                      or value < least):
+                raise ValueError(f"{name} must be a whole number of at least {least}, got {value!r}")
         if threads is not None:
             torch.set_num_threads(int(threads))
         if model is None:
@@ -88,6 +93,8 @@ class Predictor:
             intensity_range = checked_range(intensity_range)
             key = None if key is None else (key, intensity_range)
         with self.lock:
+            if key is not None and key in self._images:
+                self._check_same_shape(key, image)
             if key is not None and key == self.image_key and self._source is not None:
                 return
             if key is not None and key in self._images:
@@ -107,6 +114,15 @@ class Predictor:
                 while len(self._images) > self.max_images:
                     self._images.popitem(last=False)
                 self._share_budget()
+
+    def _check_same_shape(self, key, image) -> None:
+        """ImageError if `key` was given before to an image of another shape: its cached image
+        would stand in for this one."""
+        shape = tuple(image.shape) if hasattr(image, "shape") else np.shape(image)
+        kept = tuple(self._images[key][0].array.shape)
+        if shape != kept:
+            raise ImageError(f"key {key!r} belongs to an image of shape {kept}, not {shape}: "
+                             "give each image its own key")
 
     def _share_budget(self) -> None:
         """The current image may use what the other kept images do not hold; they give up tiles,

@@ -71,6 +71,17 @@ class WindowPolicy:
     # padded by 96 px), DSB NoC@90 4.00 -> 3.69, mIoU@1 0.79 -> 0.85; Usiigaci 11.92 -> 11.72.
     overhang: int = 96
 
+    def __post_init__(self):
+        # Checked here: a zero stride or side fails (or loops) at the first click, far from its cause.
+        for name in ("stride", "min_side", "max_side", "native_max_side", "zoom_side"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"WindowPolicy.{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("keep_margin", "overhang", "probe_levels"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"WindowPolicy.{name} cannot be negative, got {getattr(self, name)}")
+        if not self.context > 0:
+            raise ValueError(f"WindowPolicy.context must be positive, got {self.context}")
+
     @property
     def cap(self) -> int:
         """The side no window grows beyond."""

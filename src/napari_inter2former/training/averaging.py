@@ -51,8 +51,17 @@ def main(argv: list[str] | None = None) -> None:
                        "first, e.g. averaging run/mean.safetensors run/snapshot-*.safetensors run/last.safetensors\n")
     if any(Path(p).resolve() == Path(args.out).resolve() for p in args.inputs):
         parser.exit(2, f"{parser.prog}: error: the output {args.out} is also an input\n")
-    model = average_weights(args.inputs)
-    save_model(model, args.out, {"averaged_from": ", ".join(Path(p).name for p in args.inputs)})
+    # Found before all inputs are read, not when the mean is written.
+    if Path(args.out).is_dir():
+        parser.exit(2, f"{parser.prog}: error: the output {args.out} is a folder: name the .safetensors file to write\n")
+    ancestor = next(p for p in Path(args.out).parents if p.exists())
+    if not ancestor.is_dir():
+        parser.exit(2, f"{parser.prog}: error: cannot write {args.out}: {ancestor} is a file\n")
+    try:
+        model = average_weights(args.inputs)
+        save_model(model, args.out, {"averaged_from": ", ".join(Path(p).name for p in args.inputs)})
+    except (WeightsError, OSError) as exc:  # a missing or corrupt input, an unwritable output
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
     print(f"wrote the mean of {len(args.inputs)} files to {args.out}")
 
 

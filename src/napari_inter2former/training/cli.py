@@ -60,7 +60,7 @@ def _option_problem(cfg) -> str | None:
         return problem
     if cfg.crop < 32 or cfg.crop % 16:
         return f"--crop must be a multiple of 16 of at least 32 (the encoder's stride), got {cfg.crop}"
-    for name in ("time_budget", "snapshots", "warmup", "max_rounds", "frozen_blocks", "data_workers",
+    for name in ("seed", "time_budget", "snapshots", "warmup", "max_rounds", "frozen_blocks", "data_workers",
                  "click_workers", "lr", "weight_decay", "coarse_weight", "iou_weight", "degrade", "blur_sigma",
                  "touching_weight", "neighbour_weight"):
         if getattr(cfg, name) < 0:
@@ -70,6 +70,22 @@ def _option_problem(cfg) -> str | None:
         if not 0 <= getattr(cfg, name) <= 1:
             return f"--{name.replace('_', '-')} must be between 0 and 1, got {getattr(cfg, name)}"
     return None
+
+
+def _val_problem(folder: str, limit: int | None) -> str | None:
+    """Why the validation data cannot be used, found before training rather than at the first
+    validation; None if it can. Unusable images (blank) are skipped there, but not all of them."""
+    from ..evaluation.data import DataError, find_pairs, limit_pairs, load_pair
+    from ..evaluation.evaluate import image_problem
+
+    usable = False
+    try:
+        for pair in limit_pairs(find_pairs(folder), limit):
+            item = load_pair(pair)  # one at a time: a val folder may be large
+            usable = usable or item.volume or image_problem(item.image) is None
+    except DataError as exc:
+        return str(exc)
+    return None if usable else "no usable image (constant, NaN or too small)"
 
 
 def run(args) -> int:
@@ -102,6 +118,10 @@ def _run(args) -> int:
     if args.val and not Path(args.val).is_dir():
         # Found out now, not at the first validation an hour of training later.
         raise FileNotFoundError(f"validation folder not found: {args.val} (pass --val '' to train without it)")
+    if args.val:
+        problem = _val_problem(args.val, args.val_limit)
+        if problem:
+            return _error(f"--val {args.val}: {problem} (pass --val '' to train without it)")
     checkpoint = Path(args.out) / "last.pt"
     if checkpoint.exists() and not args.resume:
         return _error(f"{args.out} already holds a run (last.pt): pass --resume to continue it, or choose "

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..session.errors import ImageError
 from ..session.image_source import ImageSource
-from .dataset import LabelledImage, labelled_image, normalised_planes, read_pair
+from .dataset import MIN_OBJECT_AREA, LabelledImage, labelled_image, normalised_planes, read_pair
 
 
 def _write(zf: zipfile.ZipFile, name: str, array: np.ndarray) -> None:
@@ -61,6 +61,8 @@ def pack_folders(folders: list[str | Path], path: str | Path) -> int:
                         _write(zf, f"planes_{i}", planes[:1] if not colour else planes)
                     _write(zf, f"labels_{i}", labels.astype(np.uint16))
                     entries.append({"name": image_path.stem, "colour": bool(colour)})
+            if not entries:
+                raise ValueError(f"no usable .tif images in {', '.join(map(str, folders))}")
             _write(zf, "index", np.frombuffer(json.dumps(entries).encode(), dtype=np.uint8))
     except BaseException:
         partial.unlink(missing_ok=True)
@@ -70,24 +72,30 @@ def pack_folders(folders: list[str | Path], path: str | Path) -> int:
 
 
 def load_packed(path: str | Path) -> list[LabelledImage]:
-    with np.load(path, allow_pickle=False) as data:
-        if "index" not in data:
-            raise ValueError(f"{path} is not a packed training file (no index)")
-        entries = json.loads(bytes(data["index"]).decode())
-        out = []
-        for i, entry in enumerate(entries):
-            if f"raw_{i}" in data:
-                planes, colour = normalised_planes(data[f"raw_{i}"])
-            else:
-                planes, colour = data[f"planes_{i}"], entry["colour"]
-                if planes.shape[0] == 1:
-                    planes = np.repeat(planes, 3, axis=0)
-            item = labelled_image(entry["name"], planes, data[f"labels_{i}"].astype(np.int32), colour)
-            if item is not None:
-                out.append(item)
+    if Path(path).is_file() and not zipfile.is_zipfile(path):
+        # np.load would try it as a pickle, and advise allowing those
+        raise ValueError(f"{path} is not a packed training file (not a zip archive); make one with "
+                         "python -m napari_inter2former.training.packed_data FOLDERS OUT.npz")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            entries = json.loads(bytes(data["index"]).decode())
+            out = [item for i, entry in enumerate(entries) if (item := _entry_image(data, i, entry)) is not None]
+    except (ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path} is not a packed training file (np.load failed: {exc})") from exc
     if not out:
         raise ValueError(f"no labelled images in {path}")
     return out
+
+
+def _entry_image(data, i: int, entry: dict) -> LabelledImage | None:
+    """Image `i` of an open packed file (None: no object big enough)."""
+    if f"raw_{i}" in data:
+        planes, colour = normalised_planes(data[f"raw_{i}"])
+    else:
+        planes, colour = data[f"planes_{i}"], entry["colour"]
+        if planes.shape[0] == 1:
+            planes = np.repeat(planes, 3, axis=0)
+    return labelled_image(entry["name"], planes, data[f"labels_{i}"].astype(np.int32), colour)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,9 +105,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         pack_folders(args.folders, args.out)
+        images = load_packed(args.out)
     except (FileNotFoundError, ValueError) as exc:
+        if Path(args.out).is_file() and "no labelled images" in str(exc):
+            Path(args.out).unlink()  # packed, but nothing in it to train on
+            exc = f"no object of at least {MIN_OBJECT_AREA} px in {', '.join(args.folders)}"
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
-    images = load_packed(args.out)
     size = Path(args.out).stat().st_size / 2**20
     print(f"packed {len(images)} images, {sum(len(im.objects) for im in images)} objects into {args.out} ({size:.1f} MiB)")
     return 0
