@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import tifffile
 import torch
 
@@ -386,3 +387,13 @@ def test_outlines_option_reaches_the_sampler(tmp_path):
     assert rim > 2 * core  # objects drawn by their outline: bright rim, dark inside
     rim, core = rim_and_core(plain)
     assert core >= rim  # filled objects, as the synthetic folder draws them
+
+
+def test_train_names_an_empty_tiff_instead_of_a_shape_mismatch(tmp_path):
+    from napari_inter2former.training.dataset import read_pair
+
+    _write_folder(tmp_path, n_images=1)
+    image = tmp_path / "images" / "syn_0.tif"
+    tifffile.imwrite(image, np.zeros((0,), np.uint8))
+    with pytest.raises(ValueError, match="not a readable image \\(corrupt or empty TIFF\\)"):
+        read_pair(image, tmp_path / "labels")

@@ -42,6 +42,9 @@ def read_pair(image_path: Path, label_dir: Path) -> tuple[np.ndarray, np.ndarray
     """An image and its instance map (same file name in `label_dir`), shapes checked."""
     image = tifffile.imread(image_path)
     labels = tifffile.imread(label_dir / image_path.name)
+    for path, array in ((image_path, image), (label_dir / image_path.name, labels)):
+        if array.size == 0:  # a truncated file can read as shape (0,): say so, not that shapes differ
+            raise ValueError(f"{path}: not a readable image (corrupt or empty TIFF)")
     if labels.ndim != 2:
         raise ValueError(f"{image_path.name}: labels must be a 2-D instance map, got shape {labels.shape}")
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] not in (3, 4)):
