@@ -341,3 +341,15 @@ def test_a_refused_pick_leaves_picking_on(qtbot, open_widget, nuclei):
     prompts.add([100, 250])  # inside label 1: the pick
     wait_idle(qtbot, widget)
     assert widget._obj is not None and widget._obj.label_id == 1
+
+
+def test_a_pick_at_the_far_edge_of_the_image_picks_the_last_pixel(qtbot, open_widget, nuclei):
+    """A click at the image's far edge (size - 0.5) is taken as the last pixel; a pick there
+    was refused as outside the image (the two roundings differed)."""
+    viewer, widget = open_widget(DiskPredictor(), nuclei, name="A")
+    h, w = nuclei.shape
+    widget._target.data[100:110, w - 5:] = 7
+    widget.start_pick()
+    viewer.layers[PROMPTS_NAME].add([105, w - 0.5])
+    wait_idle(qtbot, widget)
+    assert widget._obj is not None and widget._obj.label_id == 7

@@ -12,7 +12,7 @@ from ..journal import LabelError, PlaneView
 from ..session import MaskResult
 from .history import Action
 from .label_region import label_region
-from .layers import PlaneError, base_data, point_plane
+from .layers import PlaneError, base_data, pixel_index, point_plane
 from .state import ObjectState, Snapshot, guarded, notify
 
 
@@ -36,7 +36,7 @@ class EditMixin:
         """(target plane of `spec`, y, x, label) at `coords` (image data coordinates); the label is
         None outside the plane. Raises PlaneError or LabelError when the target has no such plane."""
         plane = PlaneView(base_data(self._target), self._target_spec(spec, self._target))
-        y, x = int(np.floor(coords[spec.rows_axis] + 0.5)), int(np.floor(coords[spec.cols_axis] + 0.5))
+        y, x = pixel_index(coords[spec.rows_axis], plane.shape[0]), pixel_index(coords[spec.cols_axis], plane.shape[1])
         if not (0 <= y < plane.shape[0] and 0 <= x < plane.shape[1]):
             return plane, y, x, None
         return plane, y, x, int(np.asarray(plane.read(y, y + 1, x, x + 1))[0, 0])

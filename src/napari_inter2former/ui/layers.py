@@ -42,6 +42,13 @@ def slice_index(coordinate: float) -> int:
     return int(np.round(coordinate))
 
 
+def pixel_index(coordinate: float, size: int) -> int:
+    """The pixel under an in-plane data coordinate. napari draws pixel i over [i - 0.5, i + 0.5):
+    rounding half up puts the image's far edge (size - 0.5) one pixel outside, where the near
+    edge (-0.5) rounds in, so that edge is taken as the last pixel."""
+    return size - 1 if coordinate == size - 0.5 else int(np.floor(coordinate + 0.5))
+
+
 def base_data(layer):
     """The full-resolution array of a (possibly multiscale) layer."""
     return layer.data[0] if getattr(layer, "multiscale", False) else layer.data

@@ -63,6 +63,7 @@ from .layers import (
     POSITIVE_COLOR,
     PlaneError,
     base_data,
+    pixel_index,
     plane_spec,
     point_plane,
     spatial_shape,
@@ -431,13 +432,7 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, ContrastMixin, OwnLayer
     def _clicks(self, state: Snapshot, spec: PlaneSpec) -> tuple[Click, ...]:
         shape = spatial_shape(self._image)
         h, w = shape[spec.rows_axis], shape[spec.cols_axis]
-
-        def pixel(c: float, size: int) -> int:
-            # napari draws pixel i over [i - 0.5, i + 0.5): rounding half up puts the image's
-            # far edge (size - 0.5) one pixel outside, where the near edge (-0.5) rounds in.
-            return size - 1 if c == size - 0.5 else int(np.floor(c + 0.5))
-
-        return tuple(Click(pixel(c[spec.rows_axis], h), pixel(c[spec.cols_axis], w), bool(p))
+        return tuple(Click(pixel_index(c[spec.rows_axis], h), pixel_index(c[spec.cols_axis], w), bool(p))
                      for c, p in zip(state.coords, state.positive))
 
     def _slice_words(self, spec: PlaneSpec, plane: tuple) -> str:
