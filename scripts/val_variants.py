@@ -1,6 +1,6 @@
 """How the shipped model holds up when val images change contrast, pixel size or noise.
 
-    python scripts/val_variants.py OUT_DIR [orig invert x0.5 x2 x3 x4 noise blur shading] [--max-zoom Z] [--no-shrink]
+    python scripts/val_variants.py OUT_DIR [orig invert outlines x0.5 x2 x3 x4 noise blur shading] [--max-zoom Z] [--no-shrink]
                                    [--weights W] [--overhang PX]
 
 Each variant is written as a data folder under OUT_DIR (images resampled linearly, labels by
@@ -30,6 +30,11 @@ VAL = "../shared/data/val"
 def variant(image: np.ndarray, labels: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
     if kind == "invert":
         return image.max() - image, labels
+    if kind == "outlines":  # objects drawn only by their outline, as membrane stains and EM show them
+        grey = image.astype(np.float32) if image.ndim == 2 else image.astype(np.float32).mean(-1)
+        edges = ndi.gaussian_gradient_magnitude(grey, 1.5)
+        edges = np.clip(edges / (np.percentile(edges, 99.8) + 1e-6), 0, 1)
+        return (edges * 255).astype(np.uint8), labels
     out = image.astype(np.float32)
     if kind.startswith("x"):  # pixel size divided by the factor: x2, x3, x0.5...
         f = float(kind[1:])
