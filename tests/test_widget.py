@@ -560,3 +560,97 @@ def test_undo_says_when_older_steps_were_forgotten(qtbot, open_widget, nuclei):
     assert labels_of(widget._target.data) == {1}  # the first object's steps were forgotten
     widget.undo()
     assert "only the last 4 steps are kept" in widget.status_label.text()
+
+
+def _full(widget, shape):
+    return np.zeros(shape, bool) if widget._result is None else widget._result.to_full(shape)
+
+
+def test_polarity_set_through_the_features_is_an_edit_and_new_points_keep_the_widgets(qtbot, open_widget, nuclei):
+    """`prompts.features = ...` changed nothing on screen and made the next click negative; a
+    flip made in place (napari's Features table, no event) rode into the next click's undo step
+    (QA pass)."""
+    viewer, widget = open_widget(DiskPredictor(grow=4), nuclei, name="A")
+    prompts = viewer.layers[PROMPTS_NAME]
+    prompts.add([100, 100])
+    prompts.add([100, 108])
+    wait_idle(qtbot, widget)
+    assert _full(widget, nuclei.shape)[100, 108]
+    prompts.features = {"positive": np.array([True, False])}
+    wait_idle(qtbot, widget)
+    assert widget._points.positive.tolist() == [True, False] and not _full(widget, nuclei.shape)[100, 108]
+    prompts.add([200, 200])  # the polarity button still says positive
+    wait_idle(qtbot, widget)
+    assert widget._points.positive.tolist() == [True, False, True]
+    widget.undo()
+    widget.undo()  # the click, then the flip: each its own step
+    wait_idle(qtbot, widget)
+    assert widget._points.positive.tolist() == [True, True]
+    prompts.features.iat[1, 0] = False  # in place, as the Features table does: no event
+    prompts.add([200, 200])
+    wait_idle(qtbot, widget)
+    assert widget._points.positive.tolist() == [True, True, True]
+    assert prompts.features["positive"].tolist() == [True, True, True]  # shown as the widget has it
+    widget.undo()
+    assert widget._points.positive.tolist() == [True, True]
+
+
+def test_moving_the_prompts_layer_by_hand_snaps_it_back_onto_the_image(qtbot, open_widget, nuclei):
+    """A translate, scale or rotate set on the prompts layer sent clicks to other pixels, without
+    a word (QA pass)."""
+    viewer, widget = open_widget(DiskPredictor(grow=4), nuclei, name="A")
+    prompts, preview = viewer.layers[PROMPTS_NAME], viewer.layers[PREVIEW_NAME]
+    for change in ({"translate": (50, 0)}, {"scale": (2, 2)}, {"rotate": 30}):
+        start = notification_count()
+        layer = prompts if "rotate" not in change else preview
+        for name, value in change.items():
+            setattr(layer, name, value)
+        assert any("stay on the image's pixels" in m for m in notifications_since(start)), change
+        for own in (prompts, preview):
+            assert np.allclose(own.affine.affine_matrix, np.eye(3)) and np.allclose(own.rotate, np.eye(2))
+            assert np.allclose(own.scale, (1, 1)) and np.allclose(own.translate, (0, 0))
+    prompts.add([150, 150])
+    wait_idle(qtbot, widget)
+    assert _full(widget, nuclei.shape)[150, 150]
+
+
+def test_paint_in_the_preview_is_redrawn_with_a_message(qtbot, open_widget, nuclei):
+    viewer, widget = open_widget(DiskPredictor(grow=4), nuclei, name="A")
+    prompts, preview = viewer.layers[PROMPTS_NAME], viewer.layers[PREVIEW_NAME]
+    prompts.add([150, 150])
+    wait_idle(qtbot, widget)
+    shown = np.asarray(preview.data).copy()
+    start = notification_count()
+    preview.paint((150, 250), 1)  # napari's brush, far from the object
+    qtbot.wait(50)
+    assert any("paint on the target" in m for m in notifications_since(start))
+    np.testing.assert_array_equal(np.asarray(preview.data), shown)
+
+
+def test_buttons_take_no_keyboard_focus_and_prompt_colours_come_back(qtbot, open_widget, nuclei):
+    """A clicked button kept the focus, so Space (napari's pan) pressed it again: an undo. A face
+    colour set in the layer controls stayed for every later point (QA pass)."""
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QAbstractButton
+
+    from napari_inter2former.ui.layers import NEGATIVE_COLOR, POSITIVE_COLOR
+    from napari.utils.colormaps.standardize_color import transform_color
+
+    viewer, widget = open_widget(DiskPredictor(grow=4), nuclei, name="A")
+    buttons = widget.findChildren(QAbstractButton)
+    assert buttons and all(b.focusPolicy() == Qt.FocusPolicy.NoFocus for b in buttons)
+    prompts = viewer.layers[PROMPTS_NAME]
+    prompts.add([100, 100])
+    wait_idle(qtbot, widget)
+    prompts.selected_data = {0}
+    prompts.current_face_color = "blue"
+    widget.commit()
+    wait_idle(qtbot, widget)
+    widget.set_polarity(False)
+    prompts.add([200, 200])
+    widget.set_polarity(True)
+    prompts.add([210, 210])
+    wait_idle(qtbot, widget)
+    colours = np.asarray(prompts.face_color)
+    assert np.allclose(colours[0], transform_color(NEGATIVE_COLOR)[0])
+    assert np.allclose(colours[1], transform_color(POSITIVE_COLOR)[0])

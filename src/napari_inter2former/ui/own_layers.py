@@ -18,6 +18,7 @@ from .layers import (
     copy_geometry,
     same_layer,
     spatial_shape,
+    unsupported_transform,
     world_in_units_of,
 )
 from .preview import show_window
@@ -49,6 +50,13 @@ class OwnLayersMixin:
             out_of_slice_display=False, **geometry)
         self._prompts.feature_defaults = {"positive": self._positive}
         self._prompts.events.data.connect(self._on_points_data)
+        self._prompts.events.features.connect(self._on_points_features)
+        for layer, names in ((self._prompts, ("scale", "translate", "rotate", "shear", "affine")),
+                             # the preview's translate is its window's place (show_window)
+                             (self._preview, ("scale", "rotate", "shear", "affine"))):
+            for name in names:
+                getattr(layer.events, name).connect(self._on_own_layer_moved)
+        self._preview.events.paint.connect(self._on_preview_paint)
         # napari pastes points without a data event, so the widget would not see them
         self._prompts.bind_key("Control-V", _no_paste, overwrite=True)
         self._prompts.mode = "add"
@@ -92,6 +100,44 @@ class OwnLayersMixin:
                     moved = True
         if moved and self._preview is not None and self._result is not None:  # the preview sits at its window
             show_window(self._preview, image, self._obj.spec if self._obj else None, self._result)
+
+    def _on_own_layer_moved(self, event=None) -> None:
+        """The prompts or preview layer was moved by hand (its scale, translate or a transform):
+        clicks would reach other pixels than the ones under them, so it goes back onto the image."""
+        if self._image is None or self._shut_down or getattr(self, "_snapping", False):
+            return
+        self._snapping = True
+        try:
+            moved = False
+            for layer in (self._prompts, self._preview):
+                if layer is not None and unsupported_transform(layer) is not None:
+                    layer.affine = np.eye(layer.ndim + 1)
+                    layer.rotate, layer.shear = np.eye(layer.ndim), np.zeros_like(layer.shear)
+                    moved = True
+            geometry = copy_geometry(self._image, self._image.ndim, self._units_shared())
+            for layer, names in ((self._prompts, ("scale", "translate")), (self._preview, ("scale",))):
+                for name in names:
+                    if layer is not None and not np.allclose(getattr(layer, name), geometry[name]):
+                        setattr(layer, name, geometry[name])
+                        moved = True
+        finally:
+            self._snapping = False
+        if moved:
+            notify("info", "The prompts and preview layers stay on the image's pixels: to move or scale "
+                           f"them, change '{self._image.name}' (its scale and translate).")
+
+    def _on_preview_paint(self, event=None) -> None:
+        """Paint in the preview is not the object (the next click redraws it): say so and redraw,
+        once napari is done (a single dab emits this event before it writes its pixels)."""
+        from qtpy.QtCore import QTimer
+
+        def redraw():
+            if not self._shut_down and self._preview is not None and self._image is not None:
+                show_window(self._preview, self._image, self._obj.spec if self._obj else None, self._result)
+
+        QTimer.singleShot(0, redraw)
+        notify("info", "The preview shows the model's mask and is redrawn at every click: paint on the target "
+                       "labels layer instead (commit first), or click to correct the object.")
 
     def _units_shared(self) -> bool:
         """Whether the widget's layers may take the image's units (`world_in_units_of`)."""

@@ -18,7 +18,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
+    QAbstractButton,
     QCheckBox,
     QComboBox,
     QFormLayout,
@@ -256,6 +258,10 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, ContrastMixin, OwnLayer
         root.addWidget(self.latency_label)
         root.addWidget(self.status_label)
         root.addStretch(1)
+        for button in self.findChildren(QAbstractButton):
+            # Clicked buttons kept the keyboard focus, so the Space of napari's pan re-pressed
+            # the last one (an undo, a polarity flip); every button has a key of its own.
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self._update_polarity_ui()
 
     def _update_polarity_ui(self) -> None:
@@ -404,6 +410,9 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, ContrastMixin, OwnLayer
             # would change the widget's own snapshot too and hide the move from _on_points_data.
             self._prompts.data = np.array(coords, copy=True)
             self._prompts.features = {"positive": np.asarray(positive, dtype=bool)}
+            if self._prompts.face_color_mode != "cycle":  # a colour set by hand in the layer controls
+                self._prompts.face_color = "positive"
+                self._prompts.face_color_cycle = {True: POSITIVE_COLOR, False: NEGATIVE_COLOR}
             self._prompts.refresh_colors(update_color_mapping=False)
             self._prompts.feature_defaults = {"positive": self._positive}
         finally:
@@ -496,6 +505,29 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, ContrastMixin, OwnLayer
         return self._obj is not None and (self._obj.seed is not None or len(self._points.coords) > 0)
 
     @guarded
+    def _on_points_features(self, event=None) -> None:
+        """The prompts' features were set by hand (`layer.features = ...`): napari then also
+        resets the polarity of new points, which stays the widget's; a changed polarity of the
+        points there is an edit like T on selected points (its own undo step). Edits made in place
+        (napari's Features table) send no event: the widget's polarity stands and is shown again
+        at the next click."""
+        layer = self._prompts
+        if self._mute or layer is None:
+            return
+        if dict(layer.feature_defaults.iloc[0]) != {"positive": self._positive}:
+            layer.feature_defaults = {"positive": self._positive}
+        if "positive" not in layer.features or len(layer.features) != len(self._points.coords) \
+                or not np.array_equal(np.asarray(layer.data), self._points.coords):
+            return  # points are being added or removed: _on_points_data takes them
+        positive = np.asarray(layer.features["positive"], dtype=bool)
+        if np.array_equal(positive, self._points.positive) or self._carry_job is not None or self._settled:
+            self._write_points(self._points.coords, self._points.positive)
+            return
+        before = Snapshot(self._points.coords, self._points.positive, self._obj, self._result)
+        after = Snapshot(before.coords, positive.copy(), self._obj, None)
+        self._apply_state(after)
+        self.history.push(Action("flip points", lambda: self._apply_state(before), lambda: self._apply_state(after)))
+
     def _on_points_data(self, event) -> None:
         from napari.layers.base._base_constants import ActionType
 
@@ -503,12 +535,17 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, ContrastMixin, OwnLayer
             return
         before = Snapshot(self._points.coords, self._points.positive, self._obj, self._result)
         new = self._snapshot()
+        if event.action == ActionType.ADDED and len(new.coords) == len(before.coords) + 1 \
+                and np.array_equal(new.coords[:-1], before.coords):
+            # the points already there keep the widget's polarity: one flipped in place in
+            # napari's Features table (no event) must not become part of this click's undo step
+            new = Snapshot(new.coords, np.append(before.positive, new.positive[-1]), new.obj, new.result)
         if np.array_equal(new.coords, before.coords) and np.array_equal(new.positive, before.positive):
             return
         if self._carry_job is not None or self._settled:
             self._write_points(before.coords, before.positive)
             notify("info", "A carry run is in progress: cancel it or wait before clicking." if self._carry_job
-                    else "The object is being committed: click again in a moment.")
+                    else "The object is being committed: try again in a moment.")
             return
         if self._pick_mode and event.action == ActionType.ADDED and len(new.coords) > len(before.coords):
             self._pick_mode = False
