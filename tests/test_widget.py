@@ -654,3 +654,31 @@ def test_buttons_take_no_keyboard_focus_and_prompt_colours_come_back(qtbot, open
     colours = np.asarray(prompts.face_color)
     assert np.allclose(colours[0], transform_color(NEGATIVE_COLOR)[0])
     assert np.allclose(colours[1], transform_color(POSITIVE_COLOR)[0])
+
+
+def test_the_shipped_weights_load_in_the_background_as_the_widget_opens(qtbot, make_napari_viewer, nuclei,
+                                                                        tmp_path, monkeypatch):
+    """Loaded at the first click on the GUI thread, the weights froze napari for 0.4-2.6 s (QA)."""
+    import threading
+
+    import napari_inter2former.session as session
+
+    made_in = []
+    real = session.Predictor
+
+    def recording(*args, **kwargs):
+        made_in.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(session, "Predictor", recording)
+    if not session.default_weights_path().exists():
+        pytest.skip("no shipped weights in this checkout")
+    viewer = make_napari_viewer()
+    viewer.add_image(nuclei)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-inter2former", "Interactive segmentation")
+    widget.journal_dir = tmp_path / "journals"
+    qtbot.waitUntil(lambda: widget._loader is not None and not widget._loader[0].is_alive(), timeout=30000)
+    assert made_in == ["inter2former-weights"]
+    viewer.layers[PROMPTS_NAME].add([150, 150])
+    wait_idle(qtbot, widget, timeout=60000)
+    assert made_in == ["inter2former-weights"] and widget._result is not None  # not loaded again
