@@ -612,6 +612,11 @@ def test_moving_the_prompts_layer_by_hand_snaps_it_back_onto_the_image(qtbot, op
     prompts.add([150, 150])
     wait_idle(qtbot, widget)
     assert _full(widget, nuclei.shape)[150, 150]
+    start = notification_count()
+    viewer.layers["A"].scale = (0.5, 0.5)  # the image moved: the widget's layers follow, no message
+    viewer.layers["A"].translate = (10, 20)
+    assert not any("stay on the image" in m for m in notifications_since(start))
+    assert np.allclose(prompts.scale, (0.5, 0.5)) and np.allclose(prompts.translate, (10, 20))
 
 
 def test_paint_in_the_preview_is_redrawn_with_a_message(qtbot, open_widget, nuclei):

@@ -91,20 +91,25 @@ class OwnLayersMixin:
             layers.append(self._target)
         units = self._units_shared()
         moved = False
-        for layer in layers:
-            if layer is None:
-                continue
-            for name, value in copy_geometry(image, layer.ndim, units).items():
-                if not np.array_equal(np.asarray(getattr(layer, name), dtype=object), np.asarray(value, dtype=object)):
-                    setattr(layer, name, value)
-                    moved = True
+        self._snapping = True  # these moves follow the image: not a hand move (_on_own_layer_moved)
+        try:
+            for layer in layers:
+                if layer is None:
+                    continue
+                for name, value in copy_geometry(image, layer.ndim, units).items():
+                    if not np.array_equal(np.asarray(getattr(layer, name), dtype=object),
+                                          np.asarray(value, dtype=object)):
+                        setattr(layer, name, value)
+                        moved = True
+        finally:
+            self._snapping = False
         if moved and self._preview is not None and self._result is not None:  # the preview sits at its window
             show_window(self._preview, image, self._obj.spec if self._obj else None, self._result)
 
     def _on_own_layer_moved(self, event=None) -> None:
         """The prompts or preview layer was moved by hand (its scale, translate or a transform):
         clicks would reach other pixels than the ones under them, so it goes back onto the image."""
-        if self._image is None or self._shut_down or getattr(self, "_snapping", False):
+        if self._image is None or self._shut_down or self._snapping:
             return
         self._snapping = True
         try:

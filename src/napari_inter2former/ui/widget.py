@@ -129,6 +129,7 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, ContrastMixin, OwnLayer
         self._made_target = None  # the target layer this widget created, if any
         self._writing_target = False  # True while a commit/undo writes the target through napari
         self._shut_down = False
+        self._snapping = False  # the widget itself is moving its prompts and preview layers
         self._warned_pyramid = None  # a multiscale target whose coarser levels cannot follow commits
         self._ids: LabelIds | None = None
         self._obj: ObjectState | None = None
