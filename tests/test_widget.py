@@ -687,3 +687,20 @@ def test_the_shipped_weights_load_in_the_background_as_the_widget_opens(qtbot, m
     viewer.layers[PROMPTS_NAME].add([150, 150])
     wait_idle(qtbot, widget, timeout=60000)
     assert made_in == ["inter2former-weights"] and widget._result is not None  # not loaded again
+
+
+def test_the_status_says_when_no_positive_click_is_left(qtbot, open_widget, nuclei):
+    """After the only positive point was deleted the status still offered T and C as if an
+    object were there (QA pass)."""
+    viewer, widget = open_widget(DiskPredictor(grow=4), nuclei, name="A")
+    prompts = viewer.layers[PROMPTS_NAME]
+    prompts.add([150, 150])
+    widget.set_polarity(False)
+    prompts.add([150, 170])
+    wait_idle(qtbot, widget)
+    assert "T switches back to positive points" in widget.status_label.text()
+    prompts.selected_data = {0}
+    prompts.remove_selected()
+    wait_idle(qtbot, widget)
+    status = widget.status_label.text()
+    assert "1 negative click" in status and "add a positive click" in status and "C to commit" not in status

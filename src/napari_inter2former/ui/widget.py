@@ -715,8 +715,14 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, ContrastMixin, OwnLayer
         if obj is not None and obj.label_id is None and result is not None and job.clicks:
             # A new object: say what comes next (carried and edited objects keep their own message).
             n = len(job.clicks)
-            self._set_status(f"Object in progress ({n} click{'s' if n > 1 else ''}): click to correct (T switches "
-                             "to negative points), C to commit, Shift+C to discard.")
+            switch = "T switches to negative points" if self._positive else "T switches back to positive points"
+            if not any(click.positive for click in job.clicks):
+                # no positive click left (deleted or flipped): the mask is empty, C commits nothing
+                self._set_status(f"Object in progress ({n} negative click{'s' if n > 1 else ''}): add a positive "
+                                 f"click to segment ({switch}), or Shift+C to discard.")
+            else:
+                self._set_status(f"Object in progress ({n} click{'s' if n > 1 else ''}): click to correct ({switch}), "
+                                 "C to commit, Shift+C to discard.")
         elif self.status_label.text() == WAITING:
             self._set_status("")  # other messages (e.g. where a carry went) stay until replaced
         self._settle(result, job.generation)
