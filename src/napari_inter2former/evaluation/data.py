@@ -49,7 +49,8 @@ class Loaded:
         return self.labels.ndim == 3
 
 
-def _read_tiff(path: Path) -> np.ndarray:
+def read_tiff(path: Path) -> np.ndarray:
+    """The array in a TIFF file; DataError naming the file if it cannot be read or is empty."""
     import tifffile
 
     try:
@@ -110,8 +111,8 @@ def limit_pairs(pairs: list[Pair], limit: int | None) -> list[Pair]:
 
 def load_pair(pair: Pair) -> Loaded:
     """Read a pair and check that image and labels fit together."""
-    image = _read_tiff(pair.image_path)
-    labels = _read_tiff(pair.label_path)
+    image = read_tiff(pair.image_path)
+    labels = read_tiff(pair.label_path)
     if labels.ndim not in (2, 3):
         raise DataError(f"labels of {pair.name} must be 2-D or 3-D, got shape {labels.shape}")
     if labels.ndim == 3 and labels.shape[-1] <= 4:

@@ -46,11 +46,10 @@ def image_problem(image: np.ndarray) -> str | None:
     return None
 
 
-def _skip(pair: Pair, z: int | None, problem: str, what: str = "") -> int:
+def _skip(pair: Pair, z: int | None, problem: str, what: str = "") -> None:
     # One unusable image should not cost the whole run: say which file, and go on.
     where = f"{pair.image_path}" + (f" slice {z}" if z is not None else "")
     print(f"skipped {where}{what}: {problem}", file=sys.stderr)
-    return 1
 
 
 def _carry_targets(labels: np.ndarray, name: str, max_per_image, min_area, seed):
@@ -165,7 +164,8 @@ def evaluate(data, methods=("inter2former",), *, max_per_image: int | None = 5, 
             for name, image, labels, z in _items_2d(loaded, slice_step):
                 problem = image_problem(image)
                 if problem:
-                    skipped += _skip(pair, z, problem)
+                    _skip(pair, z, problem)
+                    skipped += 1
                     continue
                 choice = pick_targets(labels, name, max_per_image, min_area, seed)
                 entry["items"].append((name, z, choice))
@@ -177,7 +177,8 @@ def evaluate(data, methods=("inter2former",), *, max_per_image: int | None = 5, 
             problems = ((z, image_problem(loaded.image[z])) for z in range(loaded.labels.shape[0]))
             bad = next(((z, p) for z, p in problems if p), None)
             if bad:
-                skipped += _skip(pair, bad[0], bad[1], " (carry mode: the whole volume)")
+                _skip(pair, bad[0], bad[1], " (carry mode: the whole volume)")
+                skipped += 1
                 plan.append(entry)
                 continue
             entry["carry"] = _carry_targets(loaded.labels, pair.name, max_per_image, min_area, seed)

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import tifffile
 import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
+from ..evaluation.data import read_tiff
 from ..session.errors import ImageError
 from ..session.image_source import ImageSource
 from ..session.window import WindowPolicy
@@ -40,11 +40,8 @@ class LabelledImage:
 
 def read_pair(image_path: Path, label_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     """An image and its instance map (same file name in `label_dir`), shapes checked."""
-    image = tifffile.imread(image_path)
-    labels = tifffile.imread(label_dir / image_path.name)
-    for path, array in ((image_path, image), (label_dir / image_path.name, labels)):
-        if array.size == 0:  # a truncated file can read as shape (0,): say so, not that shapes differ
-            raise ValueError(f"{path}: not a readable image (corrupt or empty TIFF)")
+    # the evaluation tool's reader: a broken, missing or empty file is named in one line
+    image, labels = read_tiff(image_path), read_tiff(label_dir / image_path.name)
     if labels.ndim != 2:
         raise ValueError(f"{image_path.name}: labels must be a 2-D instance map, got shape {labels.shape}")
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] not in (3, 4)):

@@ -71,6 +71,10 @@ def pack_folders(folders: list[str | Path], path: str | Path) -> int:
     return len(entries)
 
 
+class NothingToTrainOn(ValueError):
+    """A packed file whose images hold no object big enough to train on."""
+
+
 def load_packed(path: str | Path) -> list[LabelledImage]:
     if Path(path).is_file() and not zipfile.is_zipfile(path):
         # np.load would try it as a pickle, and advise allowing those
@@ -83,7 +87,7 @@ def load_packed(path: str | Path) -> list[LabelledImage]:
     except (ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise ValueError(f"{path} is not a packed training file (np.load failed: {exc})") from exc
     if not out:
-        raise ValueError(f"no labelled images in {path}")
+        raise NothingToTrainOn(f"no labelled images in {path}")
     return out
 
 
@@ -107,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         pack_folders(args.folders, args.out)
         images = load_packed(args.out)
     except (FileNotFoundError, ValueError) as exc:
-        if Path(args.out).is_file() and "no labelled images" in str(exc):
+        if isinstance(exc, NothingToTrainOn):
             Path(args.out).unlink()  # packed, but nothing in it to train on
             exc = f"no object of at least {MIN_OBJECT_AREA} px in {', '.join(args.folders)}"
         parser.exit(2, f"{parser.prog}: error: {exc}\n")

@@ -15,8 +15,8 @@ from .layers import (
     PREVIEW_NAME,
     base_data,
     copy_geometry,
-    read_only,
     new_target_data,
+    read_only,
     same_geometry,
     same_layer,
     spatial_shape,
@@ -219,8 +219,8 @@ class LayerChoiceMixin:
         return None
 
     def _fits(self, target, image) -> bool:
-        """Whether `target` can take `image`'s commits: its shape, and its scale, translate and
-        units on every shared axis (set_target names which of the two fails)."""
+        """Whether `target` can take `image`'s commits: its shape, its scale, translate and units
+        on every shared axis, and no rotate, shear or affine (set_target names which fails)."""
         return (target_misfit(target, image, self.channel_axis) is None and same_geometry(target, image)
                 and unsupported_transform(target) is None)
 

@@ -557,10 +557,7 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, ContrastMixin, OwnLayer
         if np.array_equal(positive, self._points.positive) or self._carry_job is not None or self._settled:
             self._write_points(self._points.coords, self._points.positive)
             return
-        before = Snapshot(self._points.coords, self._points.positive, self._obj, self._result)
-        after = Snapshot(before.coords, positive.copy(), self._obj, None)
-        self._apply_state(after)
-        self.history.push(Action("flip points", lambda: self._apply_state(before), lambda: self._apply_state(after)))
+        self._flip_points(positive.copy())
 
     def _on_points_data(self, event) -> None:
         from napari.layers.base._base_constants import ActionType
@@ -765,9 +762,13 @@ class Inter2FormerWidget(LayerChoiceMixin, ChannelMixin, ContrastMixin, OwnLayer
         if not selected:
             self.set_polarity(not self._positive)
             return
-        before = Snapshot(self._points.coords, self._points.positive, self._obj, self._result)
-        positive = before.positive.copy()
+        positive = self._points.positive.copy()
         positive[selected] = ~positive[selected]
+        self._flip_points(positive)
+
+    def _flip_points(self, positive: np.ndarray) -> None:
+        """Give the points this polarity and predict again, as one undo step."""
+        before = Snapshot(self._points.coords, self._points.positive, self._obj, self._result)
         after = Snapshot(before.coords, positive, self._obj, None)
         self._apply_state(after)
         self.history.push(Action("flip points", lambda: self._apply_state(before), lambda: self._apply_state(after)))
