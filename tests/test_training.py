@@ -397,3 +397,23 @@ def test_train_names_an_empty_tiff_instead_of_a_shape_mismatch(tmp_path):
     tifffile.imwrite(image, np.zeros((0,), np.uint8))
     with pytest.raises(ValueError, match="not a readable image \\(corrupt or empty TIFF\\)"):
         read_pair(image, tmp_path / "labels")
+
+
+def test_match_native_shows_native_and_shrunk_objects_at_the_predictors_scale(tmp_path):
+    _write_folder(tmp_path)
+    images = load_folder(tmp_path)
+    matched = CropSampler(images, crop=224, seed=3, zoom_matched=1.0, match_native=1.0)
+    free = CropSampler(images, crop=224, seed=3, zoom_matched=1.0)
+    # 110 px: a 220 px window, decoded native; 200 px: a 400 px window, shrunk to 256.
+    for extent, factor in ((110, 1.0), (200, 256 / 400)):
+        assert matched.policy.zoom(matched.policy.choose((0, extent, 0, extent), (1 << 20, 1 << 20))) == factor
+        scales = np.array([matched._scale_for(extent) for _ in range(200)])
+        assert scales.min() >= 0.85 * factor - 1e-6
+        assert scales.max() <= min(1.18 * factor, 0.8 * 224 / extent) + 1e-6
+        spread = np.array([free._scale_for(extent) for _ in range(200)])
+        outside = (spread < 0.85 * factor - 1e-6) | (spread > 1.18 * factor + 1e-6)
+        assert outside.mean() > 0.2  # without it, a random scale, as before
+    # Magnified objects keep their own (wider) jitter either way.
+    small = np.array([matched._scale_for(30) for _ in range(200)])
+    assert small.min() < 0.85 * 2 and small.max() > 1.18 * 2
+

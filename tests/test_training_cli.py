@@ -74,6 +74,7 @@ def test_a_used_run_folder_is_not_overwritten_without_resume(data, capsys):
     (["--batch", "0"], "--batch must be at least 1"),
     (["--checkpoint-every", "0"], "--checkpoint-every must be at least 1"),
     (["--usiigaci-weight", "1.5"], "--usiigaci-weight must be between 0 and 1"),
+    (["--match-native", "1.5"], "--match-native must be between 0 and 1"),
     (["--max-rounds", "-1"], "--max-rounds cannot be negative"),
     (["--seed", "-1"], "--seed cannot be negative, got -1"),
 ])

@@ -66,7 +66,7 @@ def _option_problem(cfg) -> str | None:
         if getattr(cfg, name) < 0:
             return f"--{name.replace('_', '-')} cannot be negative, got {getattr(cfg, name)}"
     for name in ("usiigaci_weight", "zoom_matched", "mask_seed_prob", "round_decay", "shading",
-                 "straight_cuts", "outlines"):
+                 "straight_cuts", "outlines", "match_native"):
         if not 0 <= getattr(cfg, name) <= 1:
             return f"--{name.replace('_', '-')} must be between 0 and 1, got {getattr(cfg, name)}"
     return None
@@ -148,7 +148,7 @@ def _run(args) -> int:
     sampler = CropSampler(images, crop=cfg.crop, seed=cfg.seed, zoom_matched=cfg.zoom_matched,
                           degrade=cfg.degrade, blur_sigma=cfg.blur_sigma, shading=cfg.shading,
                           touching_weight=cfg.touching_weight, straight_cuts=cfg.straight_cuts,
-                          outlines=cfg.outlines,
+                          outlines=cfg.outlines, match_native=cfg.match_native,
                           subset_weights={"usiigaci": cfg.usiigaci_weight, "dsb": 1 - cfg.usiigaci_weight})
     if resumed_model is not None:
         # The checkpoint's own model: the options that build or extend one are already in it.

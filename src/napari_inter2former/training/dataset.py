@@ -212,8 +212,13 @@ class CropSampler:
     def __init__(self, images: list[LabelledImage], crop: int = 256, subset_weights: dict[str, float] | None = None,
                  seed: int = 0, zoom_matched: float = 0.0, degrade: float = 1.0, blur_sigma: float = 0.0,
                  shading: float = 0.0, touching_weight: float = 1.0, straight_cuts: float = 0.0,
-                 outlines: float = 0.0):
+                 outlines: float = 0.0, match_native: float = 0.0):
         self.images = images
+        # Among the matched samples whose object is decoded native or shrunk (not magnified),
+        # the chance of still showing it at that scale (narrow jitter) rather than at a random one:
+        # an annotator's outline sits a pixel or two off the edge in native pixels, which a
+        # random scale blurs.
+        self.match_native = match_native
         # Chance of showing the crop as its outlines only (`outline_view`).
         self.outlines = outlines
         # Chance of cutting the target by axis-aligned lines (`straight_cuts`).
@@ -247,6 +252,9 @@ class CropSampler:
             factor = self.policy.zoom(side)
             if factor > 1.0:
                 return factor * float(np.exp(self.rng.uniform(np.log(0.75), np.log(1.33))))
+            if self.match_native > 0 and self.rng.random() < self.match_native:
+                scale = factor * float(np.exp(self.rng.uniform(np.log(0.85), np.log(1.18))))
+                return min(scale, 0.8 * self.crop / extent)
         scale = float(np.exp(self.rng.uniform(np.log(0.6), np.log(1.6))))
         limit = 0.8 * self.crop
         if extent * scale > limit:

@@ -53,6 +53,7 @@ class TrainConfig:
     validate_every: int = 1000
     usiigaci_weight: float = 0.35  # fraction of samples from the (few, large) Usiigaci images
     zoom_matched: float = 0.5  # samples showing a small object magnified as the predictor decodes it
+    match_native: float = 0.0  # of those matched samples whose object is not magnified: shown at the predictor's scale too
     degrade: float = 1.0  # scales the chances of inversion, blur and noise in the crops (0: none)
     blur_sigma: float = 0.0  # > 0: blur as Gaussian defocus, sigma up to this, instead of a 3x3 box
     shading: float = 0.0  # chance of a crop getting uneven illumination (a gain ramp)

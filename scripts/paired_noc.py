@@ -1,0 +1,117 @@
+"""Compare weight files on the same val objects, with the noise of the sample stated.
+
+    python scripts/paired_noc.py --weights REF.safetensors CAND.safetensors [...] \
+        [--data ../shared/data/val] [--subset usiigaci] [--per-image 40] [--cache DIR]
+
+Every file is scored on the same objects (the evaluation tool's pick, seed 0, 20 clicks,
+clicks stop at IoU 0.90 after at least 5, as the quick validator does). Printed per subset:
+NoC@90, NoF@90 and mIoU@5 of each file, and for each file after the first the paired
+difference of NoC@90 (candidate minus reference, object by object) with its standard error.
+On 25 Usiigaci cells the standard error of one file's NoC@90 is ~1.5 clicks, larger than the
+gaps between training stages; pairing the same cells and taking more of them is what lets a
+difference be told from the draw.
+
+--cache DIR keeps each file's per-object NoC@90 (keyed by the file's content hash and the
+options), so the reference is scored once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from napari_inter2former.evaluation.evaluate import evaluate
+from napari_inter2former.evaluation.inter2former_method import Inter2FormerMethod
+from napari_inter2former.evaluation.metrics import clicks_to_reach, pad_trajectory
+from napari_inter2former.session import Predictor
+
+MAX_CLICKS = 20
+
+
+def subset_folder(data: Path, subset: str | None, tmp: Path) -> Path:
+    """`data` itself, or a folder of links to its pairs whose names start with `subset`_."""
+    if not subset:
+        return data
+    for part in ("images", "labels"):
+        (tmp / part).mkdir(parents=True)
+        for f in sorted((data / part).glob(f"{subset}_*")):
+            (tmp / part / f.name).symlink_to(f.resolve())
+    if not any((tmp / "images").iterdir()):
+        raise SystemExit(f"no {subset}_* images in {data / 'images'}")
+    return tmp
+
+
+def score(weights: str, folder: Path, per_image: int, threads: int) -> list[dict]:
+    """Per object: image, label, subset, NoC@90, reached 0.90, IoU after 5 clicks."""
+    method = Inter2FormerMethod(predictor=Predictor(weights=weights, threads=threads))
+    results = evaluate(folder, [method], max_per_image=per_image, seed=0, max_clicks=MAX_CLICKS,
+                       volume_mode="slices", stop_iou=0.90, min_clicks=5, progress=False)
+    out = []
+    for rec in results["methods"]["inter2former"]["objects"]:
+        ious = pad_trajectory(rec["ious"], MAX_CLICKS)
+        out.append({"image": rec["image"], "label": int(rec["label"]), "subset": rec["subset"],
+                    "noc90": clicks_to_reach(ious, 0.90, MAX_CLICKS), "reached": max(ious) >= 0.90,
+                    "iou5": ious[4]})
+    return out
+
+
+def cached_score(weights: str, folder: Path, key_extra: str, per_image: int, threads: int,
+                 cache: Path | None) -> list[dict]:
+    digest = hashlib.sha256(Path(weights).read_bytes()).hexdigest()[:16]
+    path = cache / f"{digest}-{key_extra}-{per_image}.json" if cache else None
+    if path is not None and path.exists():
+        return json.loads(path.read_text())
+    objects = score(weights, folder, per_image, threads)
+    if path is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(objects))
+    return objects
+
+
+def report(names: list[str], runs: list[list[dict]]) -> None:
+    keyed = [{(o["image"], o["label"]): o for o in run} for run in runs]
+    common = sorted(set.intersection(*(set(k) for k in keyed)))
+    subsets = sorted({keyed[0][k]["subset"] for k in common})
+    for subset in subsets:
+        keys = [k for k in common if keyed[0][k]["subset"] == subset]
+        print(f"\n{subset}: {len(keys)} objects")
+        ref = np.array([keyed[0][k]["noc90"] for k in keys], float)
+        for name, objs in zip(names, keyed):
+            noc = np.array([objs[k]["noc90"] for k in keys], float)
+            nof = sum(not objs[k]["reached"] for k in keys)
+            miou5 = np.mean([objs[k]["iou5"] for k in keys])
+            line = (f"  {name}: NoC@90 {noc.mean():.3f} (SE {noc.std(ddof=1) / np.sqrt(len(keys)):.2f}), "
+                    f"NoF {nof}, mIoU@5 {miou5:.3f}")
+            if objs is not keyed[0]:
+                d = noc - ref
+                line += f"; minus reference {d.mean():+.3f} (SE {d.std(ddof=1) / np.sqrt(len(keys)):.3f})"
+            print(line)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--weights", nargs="+", required=True, help="the first is the reference")
+    parser.add_argument("--data", default="../shared/data/val")
+    parser.add_argument("--subset", default=None, help="only images named SUBSET_* (e.g. usiigaci)")
+    parser.add_argument("--per-image", type=int, default=40)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--cache", type=Path, default=None)
+    args = parser.parse_args()
+    data = Path(args.data)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = subset_folder(data, args.subset, Path(tmp))
+        key = hashlib.sha256(f"{data.resolve()}|{args.subset}".encode()).hexdigest()[:8]
+        runs = []
+        for w in args.weights:
+            runs.append(cached_score(w, folder, key, args.per_image, args.threads, args.cache))
+            print(f"scored {w}: {len(runs[-1])} objects", flush=True)
+    report([Path(w).name if w != "default" else w for w in args.weights], runs)
+
+
+if __name__ == "__main__":
+    main()
