@@ -3,6 +3,9 @@
     python scripts/paired_noc.py --weights REF.safetensors CAND.safetensors [...] \
         [--data ../shared/data/val] [--subset usiigaci] [--per-image 40] [--cache DIR]
 
+A weights entry may carry window-policy overrides after an @, to compare inference rules on the
+same objects: `default@zoom_side=384,context=1.5` (fields of `WindowPolicy`).
+
 Every file is scored on the same objects (the evaluation tool's pick, seed 0, 20 clicks,
 clicks stop at IoU 0.90 after at least 5, as the quick validator does). Printed per subset:
 NoC@90, NoF@90 and mIoU@5 of each file, and for each file after the first the paired
@@ -18,6 +21,7 @@ options), so the reference is scored once.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import tempfile
@@ -29,6 +33,8 @@ from napari_inter2former.evaluation.evaluate import evaluate
 from napari_inter2former.evaluation.inter2former_method import Inter2FormerMethod
 from napari_inter2former.evaluation.metrics import clicks_to_reach, pad_trajectory
 from napari_inter2former.session import Predictor
+from napari_inter2former.session.predictor import default_weights_path
+from napari_inter2former.session.window import WindowPolicy
 
 MAX_CLICKS = 20
 
@@ -46,9 +52,25 @@ def subset_folder(data: Path, subset: str | None, tmp: Path) -> Path:
     return tmp
 
 
-def score(weights: str, folder: Path, per_image: int, threads: int) -> list[dict]:
+def parse_entry(entry: str) -> tuple[str, dict]:
+    """`PATH[@field=value,...]` -> (PATH, WindowPolicy overrides)."""
+    path, _, spec = entry.partition("@")
+    fields = {f.name: getattr(f.type, "__name__", f.type) for f in dataclasses.fields(WindowPolicy)}
+    overrides = {}
+    for item in filter(None, spec.split(",")):
+        name, _, value = item.partition("=")
+        if name not in fields:
+            raise SystemExit(f"{name!r} is not a WindowPolicy field ({', '.join(fields)})")
+        kind = {"int": int, "float": float, "bool": lambda v: v.lower() in ("1", "true", "yes")}[fields[name]]
+        overrides[name] = kind(value)
+    return path, overrides
+
+
+def score(weights: str, folder: Path, per_image: int, threads: int, policy: dict) -> list[dict]:
     """Per object: image, label, subset, NoC@90, reached 0.90, IoU after 5 clicks."""
-    method = Inter2FormerMethod(predictor=Predictor(weights=weights, threads=threads))
+    predictor = Predictor(weights=weights, threads=threads)
+    predictor.window_policy = dataclasses.replace(predictor.window_policy, **policy)
+    method = Inter2FormerMethod(predictor=predictor)
     results = evaluate(folder, [method], max_per_image=per_image, seed=0, max_clicks=MAX_CLICKS,
                        volume_mode="slices", stop_iou=0.90, min_clicks=5, progress=False)
     out = []
@@ -60,13 +82,15 @@ def score(weights: str, folder: Path, per_image: int, threads: int) -> list[dict
     return out
 
 
-def cached_score(weights: str, folder: Path, key_extra: str, per_image: int, threads: int,
+def cached_score(entry: str, folder: Path, key_extra: str, per_image: int, threads: int,
                  cache: Path | None) -> list[dict]:
-    digest = hashlib.sha256(Path(weights).read_bytes()).hexdigest()[:16]
+    weights, policy = parse_entry(entry)
+    file = default_weights_path() if weights == "default" else Path(weights)
+    digest = hashlib.sha256(file.read_bytes() + (repr(sorted(policy.items())).encode() if policy else b"")).hexdigest()[:16]
     path = cache / f"{digest}-{key_extra}-{per_image}.json" if cache else None
     if path is not None and path.exists():
         return json.loads(path.read_text())
-    objects = score(weights, folder, per_image, threads)
+    objects = score(weights, folder, per_image, threads, policy)
     if path is not None:
         cache.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(objects))
@@ -110,7 +134,7 @@ def main() -> None:
         for w in args.weights:
             runs.append(cached_score(w, folder, key, args.per_image, args.threads, args.cache))
             print(f"scored {w}: {len(runs[-1])} objects", flush=True)
-    report([Path(w).name if w != "default" else w for w in args.weights], runs)
+    report([w if w.startswith("default") else Path(w).name for w in args.weights], runs)
 
 
 if __name__ == "__main__":
