@@ -6,6 +6,9 @@
 A weights entry may carry window-policy overrides after an @, to compare inference rules on the
 same objects: `default@zoom_side=384,context=1.5` (fields of `WindowPolicy`).
 
+--exclude-per-image N leaves out the objects that a run with --per-image N scores, so a rule
+picked on those can be checked on the rest (with --per-image 1000: every other object).
+
 Every file is scored on the same objects (the evaluation tool's pick, seed 0, 20 clicks,
 clicks stop at IoU 0.90 after at least 5, as the quick validator does). Printed per subset:
 NoC@90, NoF@90 and mIoU@5 of each file, and for each file after the first the paired
@@ -125,6 +128,8 @@ def main() -> None:
     parser.add_argument("--per-image", type=int, default=40)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cache", type=Path, default=None)
+    parser.add_argument("--exclude-per-image", type=int, default=None,
+                        help="leave out the objects a run with --per-image N scores")
     args = parser.parse_args()
     data = Path(args.data)
     with tempfile.TemporaryDirectory() as tmp:
@@ -134,6 +139,11 @@ def main() -> None:
         for w in args.weights:
             runs.append(cached_score(w, folder, key, args.per_image, args.threads, args.cache))
             print(f"scored {w}: {len(runs[-1])} objects", flush=True)
+        if args.exclude_per_image:
+            drawn = cached_score(args.weights[0], folder, key, args.exclude_per_image, args.threads, args.cache)
+            left_out = {(o["image"], o["label"]) for o in drawn}
+            runs = [[o for o in run if (o["image"], o["label"]) not in left_out] for run in runs]
+            print(f"left out the {len(left_out)} objects of --per-image {args.exclude_per_image}")
     report([w if w.startswith("default") else Path(w).name for w in args.weights], runs)
 
 
