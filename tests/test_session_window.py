@@ -85,7 +85,7 @@ def test_mask_touches_edges_ignores_image_borders():
 
 
 def test_windows_may_reach_past_the_border_by_the_overhang():
-    policy = WindowPolicy(stride=8, min_side=64, max_side=256, max_zoom=1, shrink=False, overhang=32)
+    policy = WindowPolicy(stride=8, min_side=64, max_side=256, max_zoom=1, shrink=False, overhang=32, context=2.0)
     # an object in the top-left corner: the window is centred on it as far as the overhang allows
     assert policy.choose((0, 10, 0, 10), (200, 300)) == (-32, 32, -32, 32)
     assert policy.choose((190, 200, 290, 300), (200, 300)) == (160, 224, 256, 320)
