@@ -404,8 +404,9 @@ def test_match_native_shows_native_and_shrunk_objects_at_the_predictors_scale(tm
     images = load_folder(tmp_path)
     matched = CropSampler(images, crop=224, seed=3, zoom_matched=1.0, match_native=1.0)
     free = CropSampler(images, crop=224, seed=3, zoom_matched=1.0)
-    # 110 px: a 220 px window, decoded native; 200 px: a 400 px window, shrunk to 256.
-    for extent, factor in ((110, 1.0), (200, 256 / 400)):
+    # Shipped context 1.5. 150 px: a 225 -> 256 px window, decoded native; 300 px: a 450 -> 456 px
+    # window (a stride multiple), shrunk to 256.
+    for extent, factor in ((150, 1.0), (300, 256 / 456)):
         assert matched.policy.zoom(matched.policy.choose((0, extent, 0, extent), (1 << 20, 1 << 20))) == factor
         scales = np.array([matched._scale_for(extent) for _ in range(200)])
         assert scales.min() >= 0.85 * factor - 1e-6
