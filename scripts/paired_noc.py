@@ -7,7 +7,9 @@ A weights entry may carry window-policy overrides after an @, to compare inferen
 same objects: `default@zoom_side=384,context=1.5` (fields of `WindowPolicy`).
 
 --exclude-per-image N leaves out the objects that a run with --per-image N scores, so a rule
-picked on those can be checked on the rest (with --per-image 1000: every other object).
+picked on those can be checked on the rest (with --per-image 1000: every other object). Those
+objects come from the first entry's run at --per-image N, read from the cache when it holds it;
+the objects left out are still scored in the main run, as `evaluate` takes no list of objects.
 
 Every file is scored on the same objects (the evaluation tool's pick, seed 0, 20 clicks,
 clicks stop at IoU 0.90 after at least 5, as the quick validator does). Printed per subset:
@@ -89,7 +91,9 @@ def cached_score(entry: str, folder: Path, key_extra: str, per_image: int, threa
                  cache: Path | None) -> list[dict]:
     weights, policy = parse_entry(entry)
     file = default_weights_path() if weights == "default" else Path(weights)
-    digest = hashlib.sha256(file.read_bytes() + (repr(sorted(policy.items())).encode() if policy else b"")).hexdigest()[:16]
+    # Without overrides the key is the file's alone, as before overrides existed.
+    overrides = repr(sorted(policy.items())).encode() if policy else b""
+    digest = hashlib.sha256(file.read_bytes() + overrides).hexdigest()[:16]
     path = cache / f"{digest}-{key_extra}-{per_image}.json" if cache else None
     if path is not None and path.exists():
         return json.loads(path.read_text())
