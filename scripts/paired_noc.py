@@ -91,9 +91,9 @@ def cached_score(entry: str, folder: Path, key_extra: str, per_image: int, threa
                  cache: Path | None) -> list[dict]:
     weights, policy = parse_entry(entry)
     file = default_weights_path() if weights == "default" else Path(weights)
-    # Without overrides the key is the file's alone, as before overrides existed.
-    overrides = repr(sorted(policy.items())).encode() if policy else b""
-    digest = hashlib.sha256(file.read_bytes() + overrides).hexdigest()[:16]
+    # The key holds the whole resolved policy, so a changed default is not read from the cache.
+    resolved = repr(dataclasses.replace(WindowPolicy(), **policy)).encode()
+    digest = hashlib.sha256(file.read_bytes() + resolved).hexdigest()[:16]
     path = cache / f"{digest}-{key_extra}-{per_image}.json" if cache else None
     if path is not None and path.exists():
         return json.loads(path.read_text())

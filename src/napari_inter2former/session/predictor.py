@@ -179,8 +179,12 @@ class Predictor:
                 feats = self.cache.window(*window, progress=progress)
             else:
                 feats = self.cache.magnified(*window, size, progress=progress)
-            out = self.model.decode(feats, ref[None].long(), fast=True)
-            return (out.logits[0, 0] > 0).numpy()
+            logits = self.model.decode(feats, ref[None].long(), fast=True).logits[0, 0]
+            if self.window_policy.mirror_average:
+                mirrored = self.cache.magnified(*window, size, progress=progress, mirrored=True)
+                back = self.model.decode(mirrored, ref[None].long().flip(-1), fast=True).logits[0, 0]
+                logits = (logits + back.flip(-1)) / 2
+            return (logits > self.window_policy.mask_threshold).numpy()
 
     def segment(self, clicks, image=None) -> np.ndarray:
         """Convenience: full-size bool mask from a list of (y, x, positive) on a small image."""

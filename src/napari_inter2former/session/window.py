@@ -73,6 +73,10 @@ class WindowPolicy:
     # object sat at the window's edge, which training never showed: emulated on val (images
     # padded by 96 px), DSB NoC@90 4.00 -> 3.69, mIoU@1 0.79 -> 0.85; Usiigaci 11.92 -> 11.72.
     overhang: int = 96
+    # Logit above which a pixel is the object's. 0 is where the focal loss puts it.
+    mask_threshold: float = 0.0
+    # Average the logits with those of the window flipped left to right (encoded on its own).
+    mirror_average: bool = False
 
     def __post_init__(self):
         # Checked here: a zero stride or side fails (or loops) at the first click, far from its cause.
