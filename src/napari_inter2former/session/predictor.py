@@ -180,11 +180,13 @@ class Predictor:
             else:
                 feats = self.cache.magnified(*window, size, progress=progress)
             logits = self.model.decode(feats, ref[None].long(), fast=True).logits[0, 0]
-            if self.window_policy.mirror_average:
+            # Only on grids up to zoom_side (every decode of the default, shrinking policy): a
+            # native 1024 px window's own mirrored encoding took seconds.
+            if self.window_policy.mirror_average and max(size) <= self.window_policy.zoom_side:
                 mirrored = self.cache.magnified(*window, size, progress=progress, mirrored=True)
                 back = self.model.decode(mirrored, ref[None].long().flip(-1), fast=True).logits[0, 0]
                 logits = (logits + back.flip(-1)) / 2
-            return (logits > self.window_policy.mask_threshold).numpy()
+            return (logits > 0).numpy()
 
     def segment(self, clicks, image=None) -> np.ndarray:
         """Convenience: full-size bool mask from a list of (y, x, positive) on a small image."""

@@ -1,0 +1,58 @@
+"""Averaging a window's logits with those of its mirror image (WindowPolicy.mirror_average)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from napari_inter2former.model.reference_map import initial_reference_map, paint_click
+from napari_inter2former.session import Predictor
+
+
+def _blobs(size: int = 120, seed: int = 3) -> np.ndarray:
+    """An asymmetric image: a few bright ellipses of different sizes on a noisy background."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    image = rng.normal(40, 6, (size, size))
+    for cy, cx, ry, rx in ((40, 30, 14, 9), (70, 85, 10, 18), (95, 40, 7, 7)):
+        image[((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1] += 150
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def _decode(predictor: Predictor, image: np.ndarray, click: tuple[int, int]) -> np.ndarray:
+    """The magnified decode (120 px window shown at 256 px) of one positive click."""
+    predictor.set_image(image)
+    ref = initial_reference_map(256, 256)
+    paint_click(ref, *click, positive=True, radius=2)
+    return predictor.decode_window((0, 120, 0, 120), ref)
+
+
+@pytest.mark.parametrize("mirror", [False, True])
+def test_mirror_average_makes_the_prediction_follow_a_flipped_image(mirror):
+    predictor = Predictor(threads=1)
+    predictor.window_policy = dataclasses.replace(predictor.window_policy, mirror_average=mirror)
+    image = _blobs()
+    # The click on the left ellipse (image 40, 30) on the 256 px grid, and its mirror position.
+    mask = _decode(predictor, image, (85, 64))
+    flipped = _decode(predictor, image[:, ::-1].copy(), (85, 255 - 64))
+    assert 200 < mask.sum() < 0.5 * mask.size  # a real object, not an empty or full window
+    differ = int((mask != flipped[:, ::-1]).sum())
+    if mirror:
+        # Both views are the same two encodings in the other order: equal up to float rounding.
+        assert differ <= 3
+    else:
+        # One view alone is not mirror-symmetric, so the test above can fail.
+        assert differ > 3
+
+
+def test_mirrored_encoding_is_cached_apart_from_the_plain_one():
+    predictor = Predictor(weights=None, threads=1)
+    predictor.set_image(_blobs())
+    plain = predictor.cache.magnified(0, 120, 0, 120, (256, 256))
+    mirrored = predictor.cache.magnified(0, 120, 0, 120, (256, 256), mirrored=True)
+    assert not torch.equal(plain.tokens, mirrored.tokens)
+    assert predictor.cache.magnified(0, 120, 0, 120, (256, 256)) is plain
+    assert predictor.cache.magnified(0, 120, 0, 120, (256, 256), mirrored=True) is mirrored
