@@ -225,16 +225,17 @@ def test_an_image_passed_as_the_journal_is_named(tmp_path, capsys):
 def test_predict_mode_uses_the_recorded_window_policy(tmp_path, monkeypatch):
     assert recorded_window_policy({"model": {"weights": "x"}}) is None  # journals from before
     header = {"model": {"window_policy": {"shrink": False, "max_zoom": 1.0, "from_a_newer_version": 3}}}
-    # probe_levels and overhang came later: a journal without them ran one probe level and
-    # windows inside the image.
-    assert recorded_window_policy(header) == WindowPolicy(shrink=False, max_zoom=1.0, probe_levels=1, overhang=0)
-    assert recorded_window_policy({"model": {"window_policy": {"probe_levels": 3, "overhang": 96}}}) == \
-        WindowPolicy(probe_levels=3)
+    # probe_levels, overhang and mirror_average came later: a journal without them ran one probe
+    # level, windows inside the image and one view.
+    old = WindowPolicy(shrink=False, max_zoom=1.0, probe_levels=1, overhang=0, mirror_average=False)
+    assert recorded_window_policy(header) == old
+    recorded = {"probe_levels": 3, "overhang": 96, "mirror_average": True}
+    assert recorded_window_policy({"model": {"window_policy": recorded}}) == WindowPolicy(probe_levels=3)
     image = nuclei_2d()[0][0]
     path = tmp_path / "p.journal.jsonl"
     writer = JournalWriter(path, {"image": {"path": None}, "target": {"shape": list(image.shape), "dtype": "uint16"},
                                   **header})
-    predictor = Predictor(weights=None, seed=2, window_policy=WindowPolicy(shrink=False, max_zoom=1.0, overhang=0))
+    predictor = Predictor(weights=None, seed=2, window_policy=old)
     predictor.set_image(image)
     clicks = [Click(120, 140, True)]
     result = predictor.new_session().add_click(120, 140)
@@ -250,12 +251,12 @@ def test_predict_mode_uses_the_recorded_window_policy(tmp_path, monkeypatch):
 
     monkeypatch.setattr(session_module, "Predictor", Recording)
     rebuilt = replay(path, image=image, mode="predict")
-    assert made == [WindowPolicy(shrink=False, max_zoom=1.0, probe_levels=1, overhang=0)]
+    assert made == [old]
     np.testing.assert_array_equal(rebuilt == 1, result.to_full(image.shape))
     np.save(tmp_path / "image.npy", image)
     assert cli_main(["replay", str(path), "--mode", "predict", "--image", str(tmp_path / "image.npy"),
                      "--weights", "random", "--seed", "2", "-o", str(tmp_path / "o.npy")]) == 0
-    assert made[-1] == WindowPolicy(shrink=False, max_zoom=1.0, probe_levels=1, overhang=0)
+    assert made[-1] == old
 
 
 def test_an_edit_clears_its_label_only_over_the_mask_and_the_old_extent():

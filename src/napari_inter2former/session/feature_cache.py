@@ -25,7 +25,7 @@ ProgressCallback = Callable[[int, int], None]
 class TiledFeatureCache:
     """Tile features of one image, plus the few magnified windows small objects are decoded on."""
 
-    MAGNIFIED_KEPT = 8  # one per object being edited is plenty; each is ~1 MB at 256 px
+    MAGNIFIED_KEPT = 8  # two per object being edited (plain and mirrored); each is ~1 MB at 256 px
 
     def __init__(self, model: Inter2Former, source: ImageSource, tile_size: int = 512, halo: int = 64,
                  max_bytes: int = 768 * 2**20):
@@ -136,7 +136,8 @@ class TiledFeatureCache:
         image = torch.nn.functional.interpolate(region, size=(zh, zw), mode="bilinear", align_corners=False,
                                                 antialias=shrink)
         padded = torch.zeros(1, 3, -(-zh // a) * a, -(-zw // a) * a)
-        padded[:, :, :zh, :zw] = image.clamp(0.0, 1.0).flip(-1) if mirrored else image.clamp(0.0, 1.0)
+        image = image.clamp(0.0, 1.0)
+        padded[:, :, :zh, :zw] = image.flip(-1) if mirrored else image
         feats = self._encode(padded)
         if progress is not None:
             progress(1, 1)
