@@ -1,4 +1,5 @@
-"""Averaging a window's logits with those of its mirror image (WindowPolicy.mirror_average)."""
+"""Averaging a window's logits with those of its mirror images (WindowPolicy.mirror_average,
+vertical_mirror)."""
 
 from __future__ import annotations
 
@@ -48,11 +49,33 @@ def test_mirror_average_makes_the_prediction_follow_a_flipped_image(mirror):
         assert differ > 3
 
 
+@pytest.mark.parametrize("vertical", [False, True])
+def test_vertical_views_make_the_prediction_follow_an_upside_down_image(vertical):
+    predictor = Predictor(threads=1)
+    predictor.window_policy = dataclasses.replace(predictor.window_policy, vertical_mirror=vertical)
+    image = _blobs()
+    mask = _decode(predictor, image, (85, 64))
+    flipped = _decode(predictor, image[::-1].copy(), (255 - 85, 64))
+    assert 200 < mask.sum() < 0.5 * mask.size
+    differ = int((mask != flipped[::-1]).sum())
+    if vertical:
+        assert differ <= 3  # the four views again, in another order
+    else:
+        assert differ > 3  # plain and left-right views are not symmetric top to bottom
+
+
 def test_mirrored_encoding_is_cached_apart_from_the_plain_one():
     predictor = Predictor(weights=None, threads=1)
     predictor.set_image(_blobs())
     plain = predictor.cache.magnified(0, 120, 0, 120, (256, 256))
-    mirrored = predictor.cache.magnified(0, 120, 0, 120, (256, 256), mirrored=True)
+    mirrored = predictor.cache.magnified(0, 120, 0, 120, (256, 256), flip=(-1,))
     assert not torch.equal(plain.tokens, mirrored.tokens)
     assert predictor.cache.magnified(0, 120, 0, 120, (256, 256)) is plain
-    assert predictor.cache.magnified(0, 120, 0, 120, (256, 256), mirrored=True) is mirrored
+    assert predictor.cache.magnified(0, 120, 0, 120, (256, 256), flip=(-1,)) is mirrored
+    upside_down = predictor.cache.magnified(0, 120, 0, 120, (256, 256), flip=(-2,))
+    assert not torch.equal(upside_down.tokens, mirrored.tokens)
+    # The order of the dims does not make another view.
+    both = predictor.cache.magnified(0, 120, 0, 120, (256, 256), flip=(-1, -2))
+    assert predictor.cache.magnified(0, 120, 0, 120, (256, 256), flip=(-2, -1)) is both
+    with pytest.raises(ValueError, match="flip dims"):
+        predictor.cache.magnified(0, 120, 0, 120, (256, 256), flip=(0,))

@@ -25,7 +25,7 @@ ProgressCallback = Callable[[int, int], None]
 class TiledFeatureCache:
     """Tile features of one image, plus the few magnified windows small objects are decoded on."""
 
-    MAGNIFIED_KEPT = 8  # two per object being edited (plain and mirrored); each is ~1 MB at 256 px
+    MAGNIFIED_KEPT = 16  # up to four views of two windows per object being edited; each ~1 MB at 256 px
 
     def __init__(self, model: Inter2Former, source: ImageSource, tile_size: int = 512, halo: int = 64,
                  max_bytes: int = 768 * 2**20):
@@ -118,12 +118,16 @@ class TiledFeatureCache:
         return ImageFeatures(tokens[None], (e1[None], e2[None], e4[None]))
 
     def magnified(self, y0: int, y1: int, x0: int, x1: int, size: tuple[int, int],
-                  progress: ProgressCallback | None = None, mirrored: bool = False) -> ImageFeatures:
+                  progress: ProgressCallback | None = None, flip: tuple[int, ...] = ()) -> ImageFeatures:
         """Features of the window [y0, y1) x [x0, x1) resampled (bilinear) to `size`, a multiple
         of the token stride. Encoded on its own, zero-padded up to the encoder's alignment;
-        the last few are kept, so later clicks in the same window only decode. `mirrored`: of
-        the window flipped left to right (a second view to average predictions over)."""
-        key = (y0, y1, x0, x1, tuple(size), mirrored)
+        the last few are kept, so later clicks in the same window only decode. `flip`: of the
+        window flipped along these dims (-1 left to right, -2 top to bottom), another view to
+        average predictions over."""
+        flip = tuple(sorted(flip))
+        if any(d not in (-2, -1) for d in flip):
+            raise ValueError(f"flip dims must be -2 and/or -1, got {flip}")
+        key = (y0, y1, x0, x1, tuple(size), flip)
         if key in self._magnified:
             self._magnified.move_to_end(key)
             return self._magnified[key]
@@ -137,7 +141,7 @@ class TiledFeatureCache:
                                                 antialias=shrink)
         padded = torch.zeros(1, 3, -(-zh // a) * a, -(-zw // a) * a)
         image = image.clamp(0.0, 1.0)
-        padded[:, :, :zh, :zw] = image.flip(-1) if mirrored else image
+        padded[:, :, :zh, :zw] = image.flip(flip) if flip else image
         feats = self._encode(padded)
         if progress is not None:
             progress(1, 1)

@@ -179,13 +179,15 @@ class Predictor:
                 feats = self.cache.window(*window, progress=progress)
             else:
                 feats = self.cache.magnified(*window, size, progress=progress)
-            logits = self.model.decode(feats, ref[None].long(), fast=True).logits[0, 0]
+            ref = ref[None].long()
+            logits = self.model.decode(feats, ref, fast=True).logits[0, 0]
             # Only on grids up to zoom_side (every decode of the default, shrinking policy): a
             # native 1024 px window's own mirrored encoding took seconds.
-            if self.window_policy.mirror_average and max(size) <= self.window_policy.zoom_side:
-                mirrored = self.cache.magnified(*window, size, progress=progress, mirrored=True)
-                back = self.model.decode(mirrored, ref[None].long().flip(-1), fast=True).logits[0, 0]
-                logits = (logits + back.flip(-1)) / 2
+            flips = self.window_policy.flip_views() if max(size) <= self.window_policy.zoom_side else []
+            for flip in flips:
+                view = self.cache.magnified(*window, size, progress=progress, flip=flip)
+                logits = logits + self.model.decode(view, ref.flip(flip), fast=True).logits[0, 0].flip(flip)
+            logits = logits / (1 + len(flips))
             return (logits > 0).numpy()
 
     def segment(self, clicks, image=None) -> np.ndarray:

@@ -77,6 +77,8 @@ class WindowPolicy:
     # second decode per click). Val Usiigaci NoC@90, paired on 237 cells it was not picked on:
     # 12.40 -> 12.06 (SE 0.25); DSB 3.67 -> 3.77 (SE 0.13) (docs/model-card.md).
     mirror_average: bool = True
+    # With mirror_average, also the views flipped top to bottom and both ways (four in all).
+    vertical_mirror: bool = False
 
     def __post_init__(self):
         # Checked here: a zero stride or side fails (or loops) at the first click, far from its cause.
@@ -88,6 +90,12 @@ class WindowPolicy:
                 raise ValueError(f"WindowPolicy.{name} cannot be negative, got {getattr(self, name)}")
         if not self.context > 0:
             raise ValueError(f"WindowPolicy.context must be positive, got {self.context}")
+
+    def flip_views(self) -> list[tuple[int, ...]]:
+        """The flipped views (dims, as torch.flip takes them) averaged with the plain one."""
+        if not self.mirror_average:
+            return []
+        return [(-1,), (-2,), (-2, -1)] if self.vertical_mirror else [(-1,)]
 
     @property
     def cap(self) -> int:
