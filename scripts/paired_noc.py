@@ -60,14 +60,10 @@ def subset_folder(data: Path, subset: str | None, tmp: Path) -> Path:
 def parse_entry(entry: str) -> tuple[str, dict]:
     """`PATH[@field=value,...]` -> (PATH, WindowPolicy overrides)."""
     path, _, spec = entry.partition("@")
-    fields = {f.name: getattr(f.type, "__name__", f.type) for f in dataclasses.fields(WindowPolicy)}
-    overrides = {}
-    for item in filter(None, spec.split(",")):
-        name, _, value = item.partition("=")
-        if name not in fields:
-            raise SystemExit(f"{name!r} is not a WindowPolicy field ({', '.join(fields)})")
-        kind = {"int": int, "float": float, "bool": lambda v: v.lower() in ("1", "true", "yes")}[fields[name]]
-        overrides[name] = kind(value)
+    try:
+        overrides = WindowPolicy.parse_overrides(spec)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
     return path, overrides
 
 

@@ -94,6 +94,8 @@ def test_hybrid_vs_full_ratios_run_for_either_upsampler():
     (["--output", "/nonexistent-folder/x.md"], "--output: the folder of /nonexistent-folder/x.md does not exist"),
     (["--output", "/", "--quick", "--skip-memory"], "--output / is a folder: give a file name"),
     (["--seed", "-1", "--quick", "--skip-memory"], "--seed must be at least 0, got -1"),
+    (["--policy", "mirror=true"], "--policy: 'mirror' is not a WindowPolicy field"),
+    (["--policy", "vertical_mirror=maybe"], "--policy: expected true or false, got 'maybe'"),
 ])
 def test_bad_benchmark_options_are_one_line_before_any_timing(argv, message, capsys):
     from napari_inter2former.cli import main as cli_main

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from napari_inter2former.session.window import WindowPolicy, mask_touches_edges
 
@@ -102,3 +103,15 @@ def test_masks_are_cleared_and_cut_at_the_image_border():
     assert mask[8:28, :20].all() and mask.sum() == 20 * 20
     crop, offset = crop_to_image(mask, window, hw)
     assert offset == (0, 40) and crop.shape == (20, 20) and crop.all()
+
+
+def test_policy_overrides_parse_to_typed_field_values():
+    assert WindowPolicy.parse_overrides("") == {}
+    parsed = WindowPolicy.parse_overrides("context=2.0,probe_levels=1,vertical_mirror=TRUE,mirror_average=no")
+    assert parsed == {"context": 2.0, "probe_levels": 1, "vertical_mirror": True, "mirror_average": False}
+    assert WindowPolicy(**parsed).flip_views() == []  # no vertical views without the left-right one
+    assert WindowPolicy(vertical_mirror=True).flip_views() == [(-1,), (-2,), (-2, -1)]
+    with pytest.raises(ValueError, match="'zoom' is not a WindowPolicy field"):
+        WindowPolicy.parse_overrides("zoom=2")
+    with pytest.raises(ValueError):
+        WindowPolicy.parse_overrides("probe_levels=two")

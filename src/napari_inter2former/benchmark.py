@@ -44,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run of every part at tiny sizes; it replaces --encoder-sizes, --windows, "
                              "--objects, --later-clicks, --repeats, --ratio-window, --memory-side and --memory-chunk")
+    parser.add_argument("--policy", default="",
+                        help="WindowPolicy fields for every timed window, e.g. vertical_mirror=true")
     parser.add_argument("--output", help="also write the markdown report to this file")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random clicks and images (default: %(default)s)")
 
@@ -185,7 +187,8 @@ def bench_encoder(model, sizes: list[int], repeats: int, halo: int = 64) -> list
     return rows
 
 
-def bench_clicks(model, windows: list[int], objects: int, later_clicks: int, seed: int) -> list[dict]:
+def bench_clicks(model, windows: list[int], objects: int, later_clicks: int, seed: int,
+                 overrides: dict | None = None) -> list[dict]:
     """Click latency with the window forced to each side (native, no magnification), then with
     the default policy ("auto": small objects decoded magnified) on a 1024² blob image."""
     from .session import Predictor, WindowPolicy
@@ -194,7 +197,8 @@ def bench_clicks(model, windows: list[int], objects: int, later_clicks: int, see
     for side in [*windows, "auto"]:
         image_side = 1024 if side == "auto" else max(side, 1024)
         image, labels = blob_image(image_side, image_side, seed + (0 if side == "auto" else side))
-        policy = WindowPolicy() if side == "auto" else WindowPolicy(min_side=side, max_side=side, max_zoom=1, shrink=False)
+        forced = {} if side == "auto" else {"min_side": side, "max_side": side, "max_zoom": 1, "shrink": False}
+        policy = WindowPolicy(**{**forced, **(overrides or {})})
         predictor = Predictor(model=model, tile_size=512, halo=64, window_policy=policy)
         predictor.set_image(image)
         # Large windows cost seconds per first click on 2 cores: fewer objects there.
@@ -368,7 +372,7 @@ def _ratio(a: float, b: float) -> str:
 def report(meta: dict, encoder: list[dict], clicks: list[dict], ratios: dict | None, memory: dict | None) -> str:
     lines = [
         f"- machine: {meta['machine']}; torch {meta['torch']}; threads: {meta['threads']}",
-        f"- weights: {meta['weights']}",
+        f"- weights: {meta['weights']}; window policy: {meta.get('policy', 'defaults')}",
         f"- concurrent load: {meta['load']}",
         "",
         "Encoder, median ms per tile (after warm-up):",
@@ -452,6 +456,15 @@ def _sides(text: str, name: str) -> list[int]:
     return sides
 
 
+def _policy_overrides(spec: str) -> dict:
+    from .session import WindowPolicy
+
+    try:
+        return WindowPolicy.parse_overrides(spec)
+    except ValueError as exc:
+        raise ValueError(f"--policy: {exc}") from None
+
+
 def _option_problem(args) -> str | None:
     problem = below_minimum(args, (("threads", 1), ("objects", 2), ("later_clicks", 1), ("repeats", 1),
                                    ("ratio_window", 16), ("memory_side", 16), ("memory_chunk", 16),
@@ -460,6 +473,7 @@ def _option_problem(args) -> str | None:
         return problem
     try:
         _sides(args.encoder_sizes, "encoder-sizes")
+        _policy_overrides(args.policy)
         _sides(args.windows, "windows")
     except ValueError as exc:
         return str(exc)
@@ -483,12 +497,14 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     model, weights_desc = _load_model(args.weights)
     meta = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "torch": torch.__version__,
-            "threads": args.threads, "weights": weights_desc, "load": _concurrent_load()}
+            "threads": args.threads, "weights": weights_desc, "load": _concurrent_load(),
+            "policy": args.policy or "defaults"}
     print(f"weights: {weights_desc}; threads: {args.threads}", flush=True)
     started = time.perf_counter()
     encoder = bench_encoder(model, _sides(args.encoder_sizes, "encoder-sizes"), args.repeats)
     print(f"encoder done ({time.perf_counter() - started:.0f} s)", flush=True)
-    clicks = bench_clicks(model, _sides(args.windows, "windows"), args.objects, args.later_clicks, args.seed)
+    clicks = bench_clicks(model, _sides(args.windows, "windows"), args.objects, args.later_clicks, args.seed,
+                          _policy_overrides(args.policy))
     print(f"clicks done ({time.perf_counter() - started:.0f} s)", flush=True)
     ratios = bench_ratios(model, args.ratio_window, args.repeats, args.seed)
     print(f"ratios done ({time.perf_counter() - started:.0f} s)", flush=True)

@@ -22,6 +22,7 @@ scale; the native window follows only when no probe finds a large object.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -90,6 +91,20 @@ class WindowPolicy:
                 raise ValueError(f"WindowPolicy.{name} cannot be negative, got {getattr(self, name)}")
         if not self.context > 0:
             raise ValueError(f"WindowPolicy.context must be positive, got {self.context}")
+
+    @classmethod
+    def parse_overrides(cls, spec: str) -> dict:
+        """`field=value,...` (e.g. `context=2.0,mirror_average=false`) -> field values, so tools
+        can compare inference rules from the command line. Raises ValueError on unknown fields."""
+        kinds = {f.name: getattr(f.type, "__name__", f.type) for f in dataclasses.fields(cls)}
+        convert = {"int": int, "float": float, "bool": _parse_bool}
+        overrides = {}
+        for item in filter(None, spec.split(",")):
+            name, _, value = item.partition("=")
+            if name not in kinds:
+                raise ValueError(f"{name!r} is not a WindowPolicy field ({', '.join(kinds)})")
+            overrides[name] = convert[kinds[name]](value)
+        return overrides
 
     def flip_views(self) -> list[tuple[int, ...]]:
         """The flipped views (dims, as torch.flip takes them) averaged with the plain one."""
@@ -281,3 +296,11 @@ def crop_to_image(mask: np.ndarray, window: Box, image_hw: tuple[int, int]) -> t
     h, w = image_hw
     top, left = max(0, -y0), max(0, -x0)
     return mask[top : min(y1, h) - y0, left : min(x1, w) - x0].copy(), (y0 + top, x0 + left)
+
+
+def _parse_bool(value: str) -> bool:
+    if value.lower() in ("1", "true", "yes"):
+        return True
+    if value.lower() in ("0", "false", "no"):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
