@@ -36,7 +36,7 @@ class DiskPredictor(Predictor):
         self.grow, self.shrink, self.encode, self.delay_s = grow, shrink, encode, delay_s
         self.decodes = 0
 
-    def decode_window(self, window, ref, progress=None):
+    def decode_window(self, window, ref, progress=None, views=True):
         with self.lock:
             if self.encode:
                 super().decode_window(window, ref, progress)
@@ -56,7 +56,7 @@ class DiskPredictor(Predictor):
             return fg.numpy()
 
 
-def component_decoder(self, window, ref, progress=None):
+def component_decoder(self, window, ref, progress=None, views=True):
     """Stand-in for `Predictor.decode_window` on whatever grid `ref` is (the window's pixels or a
     magnified grid): the bright connected components holding a positive click disk, minus
     negative click disks, from the image read through the cache's source (nearest-resampled to

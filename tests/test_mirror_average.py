@@ -79,3 +79,33 @@ def test_mirrored_encoding_is_cached_apart_from_the_plain_one():
     assert predictor.cache.magnified(0, 120, 0, 120, (256, 256), flip=(-2, -1)) is both
     with pytest.raises(ValueError, match="flip dims"):
         predictor.cache.magnified(0, 120, 0, 120, (256, 256), flip=(0,))
+
+
+def _three_blobs(size: int = 400, seed: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    image = rng.normal(40, 6, (size, size))
+    for cy, cx, ry, rx in ((140, 130, 14, 9), (270, 285, 10, 18), (95, 340, 7, 7)):
+        image[((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1] += 150
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def test_one_view_probes_flip_only_the_window_a_first_click_keeps():
+    image = _three_blobs()
+    results = {}
+    for flip_probes in (True, False):
+        predictor = Predictor(threads=1)
+        predictor.window_policy = dataclasses.replace(predictor.window_policy, flip_probes=flip_probes)
+        predictor.set_image(image)
+        result = predictor.new_session().add_click(140, 130, True)
+        mirrored = {key[:4] for key in predictor.cache._magnified if key[5] == (-1,)}
+        plain = {key[:4] for key in predictor.cache._magnified if key[5] == ()}
+        results[flip_probes] = result, mirrored, plain
+    result, mirrored, plain = results[False]
+    assert 200 < result.mask.sum() < 1000 and result.extra["zoom"] > 1  # the nucleus, magnified
+    # Two probes and the magnified window were encoded plain; only the kept window mirrored.
+    assert len(plain) == 3 and len(mirrored) == 1 and mirrored <= plain
+    # With flipped probes every decode had its mirror; here both chose the same window, so the
+    # kept masks are the same decode.
+    assert len(results[True][1]) == 4 and mirrored <= results[True][1]
+    assert np.array_equal(result.mask, results[True][0].mask)

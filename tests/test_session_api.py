@@ -49,9 +49,9 @@ def _spy(predictor):
     calls = []
     decode = predictor.decode_window
 
-    def spy(window, ref, progress=None):
+    def spy(window, ref, progress=None, views=True):
         calls.append((window, ref.clone()))
-        return decode(window, ref, progress)
+        return decode(window, ref, progress, views=views)
 
     predictor.decode_window = spy
     return calls
@@ -341,7 +341,7 @@ def test_clicked_pixels_always_take_their_label(model, monkeypatch):
     # A decoder that ignores clicks: all foreground, then all background.
     for value in (True, False):
         monkeypatch.setattr(predictor, "decode_window",
-                            lambda window, ref, progress=None, v=value: np.full((window[1] - window[0], window[3] - window[2]), v))
+                            lambda window, ref, progress=None, views=True, v=value: np.full((window[1] - window[0], window[3] - window[2]), v))
         session = predictor.new_session()
         session.add_click(40, 50)
         result = session.add_click(44, 52, positive=False)

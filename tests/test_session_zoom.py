@@ -24,7 +24,7 @@ def _record_grids(monkeypatch) -> list:
     grids = []
     decode = Predictor.decode_window
     monkeypatch.setattr(Predictor, "decode_window",
-                        lambda self, w, ref, progress=None: grids.append((w, tuple(ref.shape))) or decode(self, w, ref))
+                        lambda self, w, ref, progress=None, views=True: grids.append((w, tuple(ref.shape))) or decode(self, w, ref, views=views))
     return grids
 
 

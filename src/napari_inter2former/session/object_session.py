@@ -332,9 +332,10 @@ class ObjectSession:
             return torch.full(size, fill, dtype=torch.uint8)
         return resample_to_window(st.ref, st.window, window, size, fill)
 
-    def _decode_growing(self, window: Box, clicks: tuple[Click, ...], repaint: bool, progress):
-        """Decode `window`, growing it while the mask touches an inner edge.
-        Returns (window, ref, decoded on the decoding grid, native fg, grows)."""
+    def _decode_growing(self, window: Box, clicks: tuple[Click, ...], repaint: bool, progress, views: bool = True):
+        """Decode `window`, growing it while the mask touches an inner edge; `views`: average
+        the policy's flipped views too. Returns (window, ref, decoded on the decoding grid,
+        native fg, grows)."""
         pred = self.predictor
         hw = pred.image_shape
         grows = 0
@@ -345,7 +346,7 @@ class ObjectSession:
                 # All clicks are re-painted: a grown window may newly contain part of an old disk.
                 cy, cx = to_decode_grid(window, size, c.y, c.x)
                 paint_click(ref, cy, cx, c.positive, pred.model.config.click_radius)
-            decoded = torch.from_numpy(np.asarray(pred.decode_window(window, ref, progress), dtype=bool))
+            decoded = torch.from_numpy(np.asarray(pred.decode_window(window, ref, progress, views=views), dtype=bool))
             fg = clear_outside_image(to_native(decoded, window).numpy().copy(), window, hw)
             fg = hold_clicked_pixels(fg, clicks, window)
             touches = mask_touches_edges(fg, window, hw, pred.window_policy.stride)
@@ -354,7 +355,8 @@ class ObjectSession:
                 return window, ref, decoded, fg, grows
             window, grows = bigger, grows + 1
 
-    def _probe_large(self, focus: Box, window: Box, clicks: tuple[Click, ...], repaint: bool, progress):
+    def _probe_large(self, focus: Box, window: Box, clicks: tuple[Click, ...], repaint: bool, progress,
+                     views: bool = True):
         """First click: decode windows 2, 4, 8 times zoom_side wide (up to probe_levels), shrunk.
         Return the first decode (as _decode_growing gives it) whose mask shows an object large
         enough for a shrunk window; else None, and the native first window is decoded. That window
@@ -372,7 +374,7 @@ class ObjectSession:
             if probe == seen:
                 return None  # the image (or the cap) allows no wider window
             seen = probe
-            decoded = self._decode_growing(probe, clicks, repaint, progress)
+            decoded = self._decode_growing(probe, clicks, repaint, progress, views)
             box = MaskResult(decoded[3], (decoded[0][0], decoded[0][2])).bbox
             if box is None:
                 continue
@@ -395,11 +397,15 @@ class ObjectSession:
         window = pred.window_policy.choose(focus, hw, self._state.window, zoom=self._state.predicted)
         # The probe goes first: when it finds a large object, the native window is never decoded,
         # so its tiles are never encoded (about a second on a new area of a large image).
-        large = None if self._state.predicted else self._probe_large(focus, window, clicks, repaint, progress)
+        # A first click's probes and native window may be decoded in one view, only to choose
+        # the window; the decode it keeps then gets the flipped views too (flip_probes=False).
+        views = self._state.predicted or pred.window_policy.flip_probes
+        large = None if self._state.predicted else self._probe_large(focus, window, clicks, repaint, progress, views)
         if large is not None:
             window, ref, decoded, fg, grows = large
         else:
-            window, ref, decoded, fg, grows = self._decode_growing(window, clicks, repaint, progress)
+            window, ref, decoded, fg, grows = self._decode_growing(window, clicks, repaint, progress, views)
+        refined = False
         if large is None and not self._state.predicted and pred.window_policy.refine_first:
             # First prediction: now the object's size is known. A small one is decoded again,
             # magnified, from the same prompts (an extra encoding of one small window).
@@ -408,7 +414,10 @@ class ObjectSession:
                 small = pred.window_policy.choose(_union(focus, mask_box), hw, window, zoom=True)
                 if small != window and pred.window_policy.zoom(small) > 1.0:
                     window, ref, decoded, fg, more = self._decode_growing(small, clicks, repaint, progress)
-                    grows += more
+                    grows, refined = grows + more, True
+        if not views and not refined and pred.window_policy.flip_views():
+            window, ref, decoded, fg, more = self._decode_growing(window, clicks, repaint, progress)
+            grows += more
         mask, offset = crop_to_image(fg, window, hw)
         result = MaskResult(
             mask, offset, latency_s=time.perf_counter() - started,

@@ -165,12 +165,13 @@ class Predictor:
         return ObjectSession(self)
 
     # ----- decoding
-    def decode_window(self, window: Box, ref: torch.Tensor, progress=None) -> np.ndarray:
+    def decode_window(self, window: Box, ref: torch.Tensor, progress=None, views: bool = True) -> np.ndarray:
         """Binary prediction for reference map `ref` of `window`, on ref's grid: the window's
         own pixels (features from the tile cache), or a magnified grid (a small object's
         window, see WindowPolicy.decode_size; encoded on its own and kept for later clicks).
         A native window reaching past the image border is encoded on its own too, with zeros
-        there as in training, instead of encoding whole tiles of nothing past the border."""
+        there as in training, instead of encoding whole tiles of nothing past the border.
+        `views`: also average the window policy's flipped views (WindowPolicy.flip_views)."""
         with self.lock, torch.inference_mode():
             size = tuple(ref.shape[-2:])
             hp, wp = self.window_policy.padded_extent(*self.image_shape)
@@ -183,7 +184,8 @@ class Predictor:
             logits = self.model.decode(feats, ref, fast=True).logits[0, 0]
             # Only on grids up to zoom_side (every decode of the default, shrinking policy): a
             # native 1024 px window's own mirrored encoding took seconds.
-            flips = self.window_policy.flip_views() if max(size) <= self.window_policy.zoom_side else []
+            small = max(size) <= self.window_policy.zoom_side
+            flips = self.window_policy.flip_views() if views and small else []
             for flip in flips:
                 view = self.cache.magnified(*window, size, progress=progress, flip=flip)
                 logits = logits + self.model.decode(view, ref.flip(flip), fast=True).logits[0, 0].flip(flip)

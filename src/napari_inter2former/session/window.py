@@ -80,6 +80,9 @@ class WindowPolicy:
     mirror_average: bool = True
     # With mirror_average, also the views flipped top to bottom and both ways (four in all).
     vertical_mirror: bool = False
+    # False: a first click's probes and native window, decoded only to choose its window, use one
+    # view; the decode the click keeps gets the flipped views (first click p50 507 ms with them).
+    flip_probes: bool = True
 
     def __post_init__(self):
         # Checked here: a zero stride or side fails (or loops) at the first click, far from its cause.
