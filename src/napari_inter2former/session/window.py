@@ -78,7 +78,8 @@ class WindowPolicy:
     # second decode per click). Val Usiigaci NoC@90, paired on 237 cells it was not picked on:
     # 12.40 -> 12.06 (SE 0.25); DSB 3.67 -> 3.77 (SE 0.13) (docs/model-card.md).
     mirror_average: bool = True
-    # With mirror_average, also the views flipped top to bottom and both ways (four in all).
+    # With mirror_average, also the views flipped top to bottom and both ways (four in all). Off:
+    # on the same 237 cells 12.06 -> 11.89 (SE 0.24), DSB 3.77 -> 4.08 (SE 0.13).
     vertical_mirror: bool = False
     # False: a first click's probes and native window, decoded only to choose its window, use one
     # view; the decode the click keeps gets the flipped views (first click p50 507 ms with them).
