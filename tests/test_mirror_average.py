@@ -109,3 +109,16 @@ def test_one_view_probes_flip_only_the_window_a_first_click_keeps():
     # kept masks are the same decode.
     assert len(results[True][1]) == 4 and mirrored <= results[True][1]
     assert np.array_equal(result.mask, results[True][0].mask)
+
+
+def test_a_first_click_on_a_window_too_wide_for_flipped_views_is_decoded_once():
+    # A forced native 512 px window has no flipped views (wider than zoom_side), so one-view
+    # probes must not make its first click decode twice.
+    policy = dataclasses.replace(Predictor().window_policy, min_side=512, max_side=512, max_zoom=1, shrink=False)
+    predictor = Predictor(weights=None, threads=1, window_policy=policy)
+    predictor.set_image(_three_blobs(600))
+    calls = []
+    decode = predictor.decode_window
+    predictor.decode_window = lambda *a, **k: calls.append(a[0]) or decode(*a, **k)
+    predictor.new_session().add_click(140, 130, True)
+    assert len(calls) == 1 and calls[0][1] - calls[0][0] == 512

@@ -186,7 +186,7 @@ def _blob_at_click(ref, radius: float) -> np.ndarray:
     return (yy - ys.mean()) ** 2 + (xx - xs.mean()) ** 2 <= radius**2
 
 
-def _blob_when_native(self, window, ref, progress=None):
+def _blob_when_native(self, window, ref, progress=None, views=True):
     """A decoder that fails like the model on a large object at native scale: a 10 px blob
     around the positive click; on a resampled (shrunk) grid it finds the whole component."""
     if tuple(ref.shape) != (window[1] - window[0], window[3] - window[2]):
@@ -255,7 +255,7 @@ def test_objects_wider_than_1024_px_fit_a_shrunk_window(monkeypatch, policy, who
         assert side <= 1024 and iou < 0.75
 
 
-def _blob_unless_coarse(self, window, ref, progress=None):
+def _blob_unless_coarse(self, window, ref, progress=None, views=True):
     """A decoder that, like the model on a huge object, sees only background around a click in
     its interior unless the window is shrunk to x0.25 or less: then it finds the component."""
     if ref.shape[0] <= (window[1] - window[0]) / 4:

@@ -415,7 +415,7 @@ class ObjectSession:
                 if small != window and pred.window_policy.zoom(small) > 1.0:
                     window, ref, decoded, fg, more = self._decode_growing(small, clicks, repaint, progress)
                     grows, refined = grows + more, True
-        if not views and not refined and pred.window_policy.flip_views():
+        if not views and not refined and pred.window_policy.flip_views(pred.window_policy.decode_size(window)):
             window, ref, decoded, fg, more = self._decode_growing(window, clicks, repaint, progress)
             grows += more
         mask, offset = crop_to_image(fg, window, hw)

@@ -182,10 +182,7 @@ class Predictor:
                 feats = self.cache.magnified(*window, size, progress=progress)
             ref = ref[None].long()
             logits = self.model.decode(feats, ref, fast=True).logits[0, 0]
-            # Only on grids up to zoom_side (every decode of the default, shrinking policy): a
-            # native 1024 px window's own mirrored encoding took seconds.
-            small = max(size) <= self.window_policy.zoom_side
-            flips = self.window_policy.flip_views() if views and small else []
+            flips = self.window_policy.flip_views(size) if views else []
             for flip in flips:
                 view = self.cache.magnified(*window, size, progress=progress, flip=flip)
                 logits = logits + self.model.decode(view, ref.flip(flip), fast=True).logits[0, 0].flip(flip)

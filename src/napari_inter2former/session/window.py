@@ -82,8 +82,9 @@ class WindowPolicy:
     # on the same 237 cells 12.06 -> 11.89 (SE 0.24), DSB 3.77 -> 4.08 (SE 0.13).
     vertical_mirror: bool = False
     # False: a first click's probes and native window, decoded only to choose its window, use one
-    # view; the decode the click keeps gets the flipped views (first click p50 507 ms with them).
-    flip_probes: bool = True
+    # view; the decode the click keeps gets the flipped views. Benchmark first click p50 507 ->
+    # 214 ms; val NoC@90 Usiigaci 12.06 -> 12.15 (SE 0.12), DSB 3.77 -> 3.76 (docs/model-card.md).
+    flip_probes: bool = False
 
     def __post_init__(self):
         # Checked here: a zero stride or side fails (or loops) at the first click, far from its cause.
@@ -110,9 +111,11 @@ class WindowPolicy:
             overrides[name] = convert[kinds[name]](value)
         return overrides
 
-    def flip_views(self) -> list[tuple[int, ...]]:
-        """The flipped views (dims, as torch.flip takes them) averaged with the plain one."""
-        if not self.mirror_average:
+    def flip_views(self, size: tuple[int, int] | None = None) -> list[tuple[int, ...]]:
+        """The flipped views (dims, as torch.flip takes them) averaged with the plain one, on a
+        decode grid of `size` when given. Only on grids up to zoom_side (every decode of the
+        default, shrinking policy): a native 1024 px window's own mirrored encoding took seconds."""
+        if not self.mirror_average or (size is not None and max(size) > self.zoom_side):
             return []
         return [(-1,), (-2,), (-2, -1)] if self.vertical_mirror else [(-1,)]
 
