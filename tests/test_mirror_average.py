@@ -13,12 +13,16 @@ from napari_inter2former.model.reference_map import initial_reference_map, paint
 from napari_inter2former.session import Predictor
 
 
-def _blobs(size: int = 120, seed: int = 3) -> np.ndarray:
+SMALL_ELLIPSES = ((40, 30, 14, 9), (70, 85, 10, 18), (95, 40, 7, 7))  # (cy, cx, ry, rx)
+SPREAD_ELLIPSES = ((140, 130, 14, 9), (270, 285, 10, 18), (95, 340, 7, 7))
+
+
+def _blobs(size: int = 120, seed: int = 3, ellipses=SMALL_ELLIPSES) -> np.ndarray:
     """An asymmetric image: a few bright ellipses of different sizes on a noisy background."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[:size, :size]
     image = rng.normal(40, 6, (size, size))
-    for cy, cx, ry, rx in ((40, 30, 14, 9), (70, 85, 10, 18), (95, 40, 7, 7)):
+    for cy, cx, ry, rx in ellipses:
         image[((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1] += 150
     return np.clip(image, 0, 255).astype(np.uint8)
 
@@ -31,37 +35,25 @@ def _decode(predictor: Predictor, image: np.ndarray, click: tuple[int, int]) -> 
     return predictor.decode_window((0, 120, 0, 120), ref)
 
 
-@pytest.mark.parametrize("mirror", [False, True])
-def test_mirror_average_makes_the_prediction_follow_a_flipped_image(mirror):
+@pytest.mark.parametrize("axis, policy, symmetric", [
+    (1, {"mirror_average": False}, False),  # one view alone is not mirror-symmetric: the test can fail
+    (1, {}, True),  # left-right: both views are the same two encodings in the other order
+    (0, {}, False),  # plain and left-right views are not symmetric top to bottom
+    (0, {"vertical_mirror": True}, True),  # the four views again, in another order
+])
+def test_flipped_views_make_the_prediction_follow_a_flipped_image(axis, policy, symmetric):
     predictor = Predictor(threads=1)
-    predictor.window_policy = dataclasses.replace(predictor.window_policy, mirror_average=mirror)
+    predictor.window_policy = dataclasses.replace(predictor.window_policy, **policy)
     image = _blobs()
-    # The click on the left ellipse (image 40, 30) on the 256 px grid, and its mirror position.
-    mask = _decode(predictor, image, (85, 64))
-    flipped = _decode(predictor, image[:, ::-1].copy(), (85, 255 - 64))
+    # The click on the left ellipse (image 40, 30) on the 256 px grid, and its flipped position.
+    click = (85, 64)
+    flipped_click = (255 - 85, 64) if axis == 0 else (85, 255 - 64)
+    mask = _decode(predictor, image, click)
+    flipped = _decode(predictor, np.flip(image, axis).copy(), flipped_click)
     assert 200 < mask.sum() < 0.5 * mask.size  # a real object, not an empty or full window
-    differ = int((mask != flipped[:, ::-1]).sum())
-    if mirror:
-        # Both views are the same two encodings in the other order: equal up to float rounding.
-        assert differ <= 3
-    else:
-        # One view alone is not mirror-symmetric, so the test above can fail.
-        assert differ > 3
-
-
-@pytest.mark.parametrize("vertical", [False, True])
-def test_vertical_views_make_the_prediction_follow_an_upside_down_image(vertical):
-    predictor = Predictor(threads=1)
-    predictor.window_policy = dataclasses.replace(predictor.window_policy, vertical_mirror=vertical)
-    image = _blobs()
-    mask = _decode(predictor, image, (85, 64))
-    flipped = _decode(predictor, image[::-1].copy(), (255 - 85, 64))
-    assert 200 < mask.sum() < 0.5 * mask.size
-    differ = int((mask != flipped[::-1]).sum())
-    if vertical:
-        assert differ <= 3  # the four views again, in another order
-    else:
-        assert differ > 3  # plain and left-right views are not symmetric top to bottom
+    differ = int((mask != np.flip(flipped, axis)).sum())
+    # Equal up to float rounding when the views make the average symmetric.
+    assert (differ <= 3) == symmetric, differ
 
 
 def test_mirrored_encoding_is_cached_apart_from_the_plain_one():
@@ -81,17 +73,8 @@ def test_mirrored_encoding_is_cached_apart_from_the_plain_one():
         predictor.cache.magnified(0, 120, 0, 120, (256, 256), flip=(0,))
 
 
-def _three_blobs(size: int = 400, seed: int = 3) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:size, :size]
-    image = rng.normal(40, 6, (size, size))
-    for cy, cx, ry, rx in ((140, 130, 14, 9), (270, 285, 10, 18), (95, 340, 7, 7)):
-        image[((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1] += 150
-    return np.clip(image, 0, 255).astype(np.uint8)
-
-
 def test_one_view_probes_flip_only_the_window_a_first_click_keeps():
-    image = _three_blobs()
+    image = _blobs(400, ellipses=SPREAD_ELLIPSES)
     results = {}
     for flip_probes in (True, False):
         predictor = Predictor(threads=1)
@@ -116,7 +99,7 @@ def test_a_first_click_on_a_window_too_wide_for_flipped_views_is_decoded_once():
     # probes must not make its first click decode twice.
     policy = dataclasses.replace(Predictor().window_policy, min_side=512, max_side=512, max_zoom=1, shrink=False)
     predictor = Predictor(weights=None, threads=1, window_policy=policy)
-    predictor.set_image(_three_blobs(600))
+    predictor.set_image(_blobs(600, ellipses=SPREAD_ELLIPSES))
     calls = []
     decode = predictor.decode_window
     predictor.decode_window = lambda *a, **k: calls.append(a[0]) or decode(*a, **k)
