@@ -83,7 +83,7 @@ class WindowPolicy:
     vertical_mirror: bool = False
     # False: a first click's probes and native window, decoded only to choose its window, use one
     # view; the decode the click keeps gets the flipped views. Benchmark first click p50 507 ->
-    # 214 ms; val NoC@90 Usiigaci 12.06 -> 12.15 (SE 0.12), DSB 3.77 -> 3.76 (docs/model-card.md).
+    # 220 ms; val NoC@90 Usiigaci 12.06 -> 12.15 (SE 0.12), DSB 3.77 -> 3.76 (docs/model-card.md).
     flip_probes: bool = False
 
     def __post_init__(self):
