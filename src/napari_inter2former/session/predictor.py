@@ -166,7 +166,11 @@ class Predictor:
 
     # ----- decoding
     def decode_window(self, window: Box, ref: torch.Tensor, progress=None, views: bool = True) -> np.ndarray:
-        """Binary prediction for reference map `ref` of `window`, on ref's grid: the window's
+        """Binary prediction (`decode_window_logits` > 0) for reference map `ref` of `window`."""
+        return (self.decode_window_logits(window, ref, progress, views) > 0).numpy()
+
+    def decode_window_logits(self, window: Box, ref: torch.Tensor, progress=None, views: bool = True) -> torch.Tensor:
+        """Mask logits for reference map `ref` of `window`, on ref's grid: the window's
         own pixels (features from the tile cache), or a magnified grid (a small object's
         window, see WindowPolicy.decode_size; encoded on its own and kept for later clicks).
         A native window reaching past the image border is encoded on its own too, with zeros
@@ -186,8 +190,7 @@ class Predictor:
             for flip in flips:
                 view = self.cache.magnified(*window, size, progress=progress, flip=flip)
                 logits = logits + self.model.decode(view, ref.flip(flip), fast=True).logits[0, 0].flip(flip)
-            logits = logits / (1 + len(flips))
-            return (logits > 0).numpy()
+            return logits / (1 + len(flips))
 
     def segment(self, clicks, image=None) -> np.ndarray:
         """Convenience: full-size bool mask from a list of (y, x, positive) on a small image."""

@@ -85,6 +85,12 @@ class WindowPolicy:
     # view; the decode the click keeps gets the flipped views. Benchmark first click p50 507 ->
     # 220 ms; val NoC@90 Usiigaci 12.06 -> 12.15 (SE 0.12), DSB 3.77 -> 3.76 (docs/model-card.md).
     flip_probes: bool = False
+    # Bring a magnified or shrunk decode back to image pixels from its probabilities (bilinear,
+    # antialiased when shrinking, then > 0.5) instead of from its binary mask (area majority):
+    # where the decoding grid is finer than the image, a pixel on the outline then goes with the
+    # model's confidence, not with a count of cells, and where it is coarser the outline falls
+    # between cells. Decided on val (docs/model-card.md, "Soft resampling").
+    soft_resample: bool = False
 
     def __post_init__(self):
         # Checked here: a zero stride or side fails (or loops) at the first click, far from its cause.
@@ -284,6 +290,19 @@ def to_native(mask: torch.Tensor, window: Box) -> torch.Tensor:
     frac = torch.nn.functional.interpolate(mask.float()[None, None], size=(h, w), mode="bilinear",
                                            align_corners=False, antialias=True)[0, 0]
     return frac >= 0.5
+
+
+def probabilities_to_native(logits: torch.Tensor, window: Box) -> torch.Tensor:
+    """Logits on a magnified or shrunk grid brought back to the window's pixels as a bool mask:
+    their probabilities resampled (bilinear; antialiased, so averaged, where the grid is finer),
+    then > 0.5. On the window's own grid this is just logits > 0."""
+    h, w = window[1] - window[0], window[3] - window[2]
+    if tuple(logits.shape) == (h, w):
+        return logits > 0
+    finer = logits.shape[0] > h or logits.shape[1] > w
+    prob = torch.nn.functional.interpolate(torch.sigmoid(logits.float())[None, None], size=(h, w), mode="bilinear",
+                                           align_corners=False, antialias=finer)[0, 0]
+    return prob > 0.5
 
 
 def clear_outside_image(mask: np.ndarray, window: Box, image_hw: tuple[int, int]) -> np.ndarray:
