@@ -36,10 +36,10 @@ class DiskPredictor(Predictor):
         self.grow, self.shrink, self.encode, self.delay_s = grow, shrink, encode, delay_s
         self.decodes = 0
 
-    def decode_window(self, window, ref, progress=None, views=True):
+    def decode_window_logits(self, window, ref, progress=None, views=True):
         with self.lock:
             if self.encode:
-                super().decode_window(window, ref, progress)
+                super().decode_window_logits(window, ref, progress)
             if self.delay_s:
                 time.sleep(self.delay_s)
             self.decodes += 1
@@ -53,11 +53,22 @@ class DiskPredictor(Predictor):
                 k2 = 2 * self.shrink + 1
                 likely = -F.max_pool2d(-likely, k2, stride=1, padding=self.shrink)
             fg = (grown_pos | (likely[0, 0] > 0)) & ~grown_neg
-            return fg.numpy()
+            return as_logits(fg)
+
+
+def as_logits(mask) -> torch.Tensor:
+    """A stand-in decoder's bool mask as the confident logits `Predictor.decode_window_logits` gives."""
+    return torch.where(torch.as_tensor(np.asarray(mask, dtype=bool)), 8.0, -8.0)
+
+
+def logits_of(decoder):
+    """A bool-mask stand-in decoder made into a stand-in for `Predictor.decode_window_logits`."""
+    return lambda self, window, ref, progress=None, views=True: as_logits(decoder(self, window, ref, progress, views))
 
 
 def component_decoder(self, window, ref, progress=None, views=True):
-    """Stand-in for `Predictor.decode_window` on whatever grid `ref` is (the window's pixels or a
+    """Stand-in for `Predictor.decode_window` (bool; `logits_of` makes it one for
+    `decode_window_logits`) on whatever grid `ref` is (the window's pixels or a
     magnified grid): the bright connected components holding a positive click disk, minus
     negative click disks, from the image read through the cache's source (nearest-resampled to
     ref's grid; an exact crop at native scale)."""

@@ -225,13 +225,17 @@ def test_an_image_passed_as_the_journal_is_named(tmp_path, capsys):
 def test_predict_mode_uses_the_recorded_window_policy(tmp_path, monkeypatch):
     assert recorded_window_policy({"model": {"weights": "x"}}) is None  # journals from before
     header = {"model": {"window_policy": {"shrink": False, "max_zoom": 1.0, "from_a_newer_version": 3}}}
-    # probe_levels, overhang, mirror_average and flip_probes came later: a journal without them
-    # ran one probe level, windows inside the image, one view, and probes in every view.
-    old = WindowPolicy(shrink=False, max_zoom=1.0, probe_levels=1, overhang=0, mirror_average=False, flip_probes=True)
+    # probe_levels, overhang, mirror_average, flip_probes and soft_resample came later: a journal
+    # without them ran one probe level, windows inside the image, one view, probes in every view
+    # and resampled decodes brought back as binary masks.
+    old = WindowPolicy(shrink=False, max_zoom=1.0, probe_levels=1, overhang=0, mirror_average=False, flip_probes=True,
+                       soft_resample=False)
     assert recorded_window_policy(header) == old
     recorded = {"probe_levels": 3, "overhang": 96, "mirror_average": True}
-    assert recorded_window_policy({"model": {"window_policy": recorded}}) == WindowPolicy(probe_levels=3, flip_probes=True)
-    assert recorded_window_policy({"model": {"window_policy": {**recorded, "flip_probes": False}}}) == WindowPolicy()
+    assert recorded_window_policy({"model": {"window_policy": recorded}}) == WindowPolicy(probe_levels=3, flip_probes=True,
+                                                                                          soft_resample=False)
+    newer = {**recorded, "flip_probes": False, "soft_resample": True}
+    assert recorded_window_policy({"model": {"window_policy": newer}}) == WindowPolicy()
     image = nuclei_2d()[0][0]
     path = tmp_path / "p.journal.jsonl"
     writer = JournalWriter(path, {"image": {"path": None}, "target": {"shape": list(image.shape), "dtype": "uint16"},

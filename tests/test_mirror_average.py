@@ -101,7 +101,7 @@ def test_a_first_click_on_a_window_too_wide_for_flipped_views_is_decoded_once():
     predictor = Predictor(weights=None, threads=1, window_policy=policy)
     predictor.set_image(_blobs(600, ellipses=SPREAD_ELLIPSES))
     calls = []
-    decode = predictor.decode_window
-    predictor.decode_window = lambda *a, **k: calls.append(a[0]) or decode(*a, **k)
+    decode = predictor.decode_window_logits
+    predictor.decode_window_logits = lambda *a, **k: calls.append(a[0]) or decode(*a, **k)
     predictor.new_session().add_click(140, 130, True)
     assert len(calls) == 1 and calls[0][1] - calls[0][0] == 512

@@ -47,13 +47,13 @@ def _predictor(model, image=None, **kw):
 def _spy(predictor):
     """Record (window, reference map) of every decode."""
     calls = []
-    decode = predictor.decode_window
+    decode = predictor.decode_window_logits
 
     def spy(window, ref, progress=None, views=True):
         calls.append((window, ref.clone()))
         return decode(window, ref, progress, views=views)
 
-    predictor.decode_window = spy
+    predictor.decode_window_logits = spy
     return calls
 
 
@@ -340,8 +340,8 @@ def test_clicked_pixels_always_take_their_label(model, monkeypatch):
     predictor = _predictor(model, _blobs())
     # A decoder that ignores clicks: all foreground, then all background.
     for value in (True, False):
-        monkeypatch.setattr(predictor, "decode_window",
-                            lambda window, ref, progress=None, views=True, v=value: np.full((window[1] - window[0], window[3] - window[2]), v))
+        monkeypatch.setattr(predictor, "decode_window_logits",
+                            lambda window, ref, progress=None, views=True, v=value: torch.full(tuple(ref.shape), 8.0 if v else -8.0))
         session = predictor.new_session()
         session.add_click(40, 50)
         result = session.add_click(44, 52, positive=False)

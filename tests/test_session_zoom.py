@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import component_decoder
+from conftest import component_decoder, logits_of
 
 from napari_inter2former.model import Inter2Former
 from napari_inter2former.model.reference_map import CERTAIN_FG, LIKELY_FG
@@ -22,8 +22,8 @@ ZOOM = WindowPolicy(overhang=0, stride=8, min_side=256, max_side=1024, zoom_side
 def _record_grids(monkeypatch) -> list:
     """Wrap the (already patched) decoder so each call's (window, decode grid) is recorded."""
     grids = []
-    decode = Predictor.decode_window
-    monkeypatch.setattr(Predictor, "decode_window",
+    decode = Predictor.decode_window_logits
+    monkeypatch.setattr(Predictor, "decode_window_logits",
                         lambda self, w, ref, progress=None, views=True: grids.append((w, tuple(ref.shape))) or decode(self, w, ref, views=views))
     return grids
 
@@ -75,7 +75,7 @@ def _spot_image():
 
 
 def test_session_decodes_a_small_object_magnified_and_returns_native_pixels(monkeypatch):
-    monkeypatch.setattr(Predictor, "decode_window", component_decoder)
+    monkeypatch.setattr(Predictor, "decode_window_logits", logits_of(component_decoder))
     image, spot = _spot_image()
     torch.manual_seed(0)
     predictor = Predictor(weights=None, model=Inter2Former().eval(), tile_size=256, halo=64, window_policy=ZOOM)
@@ -139,7 +139,7 @@ def test_large_windows_are_decoded_shrunk_and_others_keep_their_scale():
 
 
 def test_session_decodes_a_large_object_shrunk_and_returns_native_pixels(monkeypatch):
-    monkeypatch.setattr(Predictor, "decode_window", component_decoder)
+    monkeypatch.setattr(Predictor, "decode_window_logits", logits_of(component_decoder))
     image = np.full((700, 700), 10, np.uint8)
     yy, xx = np.mgrid[:700, :700]
     cell = (yy - 350) ** 2 + (xx - 340) ** 2 <= 150**2  # 301 px across: larger than the first window
@@ -196,7 +196,7 @@ def _blob_when_native(self, window, ref, progress=None, views=True):
 
 @pytest.mark.parametrize("probe", [True, False])
 def test_first_click_on_a_large_object_is_probed_on_a_shrunk_window(monkeypatch, probe):
-    monkeypatch.setattr(Predictor, "decode_window", _blob_when_native)
+    monkeypatch.setattr(Predictor, "decode_window_logits", logits_of(_blob_when_native))
     image = np.full((800, 800), 10, np.uint8)
     yy, xx = np.mgrid[:800, :800]
     cell = (yy - 400) ** 2 + (xx - 390) ** 2 <= 90**2  # 181 px: its window (2x) would be shrunk
@@ -216,7 +216,7 @@ def test_first_click_on_a_large_object_is_probed_on_a_shrunk_window(monkeypatch,
 
 
 def test_probe_keeps_the_native_path_for_a_small_object(monkeypatch):
-    monkeypatch.setattr(Predictor, "decode_window", component_decoder)
+    monkeypatch.setattr(Predictor, "decode_window_logits", logits_of(component_decoder))
     image = np.full((800, 800), 10, np.uint8)
     yy, xx = np.mgrid[:800, :800]
     spot = (yy - 400) ** 2 + (xx - 390) ** 2 <= 25
@@ -236,7 +236,7 @@ def test_probe_keeps_the_native_path_for_a_small_object(monkeypatch):
 def test_objects_wider_than_1024_px_fit_a_shrunk_window(monkeypatch, policy, whole):
     """Shrunk windows cost the same at any size, so they may grow to 2048 px and hold a 1400 px
     object whole; native windows (no shrinking) stay capped at 1024 px."""
-    monkeypatch.setattr(Predictor, "decode_window", component_decoder)
+    monkeypatch.setattr(Predictor, "decode_window_logits", logits_of(component_decoder))
     image = np.full((1800, 1800), 10, np.uint8)
     yy, xx = np.mgrid[:1800, :1800]
     cell = (yy - 900) ** 2 + (xx - 880) ** 2 <= 700**2
@@ -265,7 +265,7 @@ def _blob_unless_coarse(self, window, ref, progress=None, views=True):
 
 @pytest.mark.parametrize("levels", [1, 3])
 def test_coarser_probes_find_an_object_wider_than_the_first_probe(monkeypatch, levels):
-    monkeypatch.setattr(Predictor, "decode_window", _blob_unless_coarse)
+    monkeypatch.setattr(Predictor, "decode_window_logits", logits_of(_blob_unless_coarse))
     image = np.full((1800, 1800), 10, np.uint8)
     yy, xx = np.mgrid[:1800, :1800]
     cell = (yy - 900) ** 2 + (xx - 880) ** 2 <= 600**2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import component_decoder
+from conftest import component_decoder, logits_of
 
 from napari_inter2former.model import Inter2Former
 from napari_inter2former.model.reference_map import initial_reference_map, paint_click
@@ -102,7 +102,7 @@ def _ellipse(shape, cy, cx, ry, rx):
 
 
 def test_object_across_tiles_grows_window_without_seam(monkeypatch):
-    monkeypatch.setattr(Predictor, "decode_window", component_decoder)
+    monkeypatch.setattr(Predictor, "decode_window_logits", logits_of(component_decoder))
     shape = (384, 384)
     target = _ellipse(shape, 192, 200, 70, 110)  # crosses tile borders at 128 and 256
     distractor = _ellipse(shape, 40, 40, 15, 15)
@@ -130,7 +130,7 @@ def test_object_across_tiles_grows_window_without_seam(monkeypatch):
 
 
 def test_growth_stops_at_max_side(monkeypatch):
-    monkeypatch.setattr(Predictor, "decode_window", component_decoder)
+    monkeypatch.setattr(Predictor, "decode_window_logits", logits_of(component_decoder))
     image = np.full((256, 256), 20, np.uint8)
     image[8:248, 8:248] = 200
     predictor = Predictor(weights=None, model=_tiny_model(), tile_size=64, halo=16,
@@ -145,7 +145,7 @@ def test_growth_stops_at_max_side(monkeypatch):
 def test_object_longer_than_max_side_keeps_the_clicked_end(monkeypatch):
     """Regression: capped growth slid the window off the click (final window rows 64..192 for a
     click on row 60); now the window stays anchored at the side the clicks are on."""
-    monkeypatch.setattr(Predictor, "decode_window", component_decoder)
+    monkeypatch.setattr(Predictor, "decode_window_logits", logits_of(component_decoder))
     image = np.full((512, 256), 20, np.uint8)
     image[40:480, 100:160] = 200
     predictor = Predictor(weights=None, model=_tiny_model(), tile_size=128, halo=32,
@@ -174,13 +174,13 @@ def test_random_model_tiled_window_equals_single_tile_decode():
                                                  mirror_average=False))
     tiled.set_image(image)
     calls = []
-    decode = tiled.decode_window
+    decode = tiled.decode_window_logits
 
     def spy(window, ref, progress=None, views=True):
         calls.append((window, ref.clone()))
         return decode(window, ref, progress, views=views)
 
-    tiled.decode_window = spy
+    tiled.decode_window_logits = spy
     result = tiled.new_session().add_click(96, 90)
     window, ref = calls[-1]
     assert result.window_grows > 0 and len(calls) == result.window_grows + 1

@@ -11,6 +11,7 @@ from conftest import (
     DiskPredictor,
     component_decoder,
     labels_of,
+    logits_of,
     notification_count,
     notifications_since,
     wait_idle,
@@ -46,7 +47,7 @@ def test_status_line_names_the_decoding_scale():
 
 
 def test_large_object_is_decoded_shrunk_and_committed_on_native_pixels(qtbot, open_widget, monkeypatch):
-    monkeypatch.setattr(Predictor, "decode_window", component_decoder)
+    monkeypatch.setattr(Predictor, "decode_window_logits", logits_of(component_decoder))
     image = np.full((640, 640), 10, np.uint8)
     yy, xx = np.mgrid[:640, :640]
     cell = (yy - 320) ** 2 + (xx - 300) ** 2 <= 140**2  # wider than the first 256 px window

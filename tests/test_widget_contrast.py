@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from conftest import DiskPredictor, component_decoder, wait_idle
+from conftest import DiskPredictor, as_logits, component_decoder, wait_idle
 
 from napari_inter2former.journal import read_journal, replay
 from napari_inter2former.ui.layers import PROMPTS_NAME
@@ -65,10 +65,10 @@ class ComponentPredictor(DiskPredictor):
     """Mask = the bright (normalised > 0.5) component under the positive clicks: it depends on
     the normalisation, as a real model's does."""
 
-    def decode_window(self, window, ref, progress=None, views=True):
+    def decode_window_logits(self, window, ref, progress=None, views=True):
         with self.lock:
             self.decodes += 1
-            return component_decoder(self, window, ref)
+            return as_logits(component_decoder(self, window, ref))
 
 
 def test_an_undo_after_the_normalisation_changed_predicts_again(qtbot, open_widget):

@@ -75,7 +75,8 @@ def recorded_window_policy(header: dict) -> WindowPolicy | None:
         return None
     known = {f.name for f in fields(WindowPolicy)}
     # Fields added later, at the value that gives the behaviour from before they existed.
-    before = {"probe_levels": 1, "overhang": 0, "mirror_average": False, "flip_probes": True}
+    before = {"probe_levels": 1, "overhang": 0, "mirror_average": False, "flip_probes": True,
+              "soft_resample": False}
     return WindowPolicy(**{**before, **{k: v for k, v in recorded.items() if k in known}})
 
 

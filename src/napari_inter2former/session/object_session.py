@@ -347,12 +347,10 @@ class ObjectSession:
                 # All clicks are re-painted: a grown window may newly contain part of an old disk.
                 cy, cx = to_decode_grid(window, size, c.y, c.x)
                 paint_click(ref, cy, cx, c.positive, pred.model.config.click_radius)
-            if pred.window_policy.soft_resample and size != (window[1] - window[0], window[3] - window[2]):
-                logits = pred.decode_window_logits(window, ref, progress, views=views)
-                decoded, native = logits > 0, probabilities_to_native(logits, window)
-            else:
-                decoded = torch.from_numpy(np.asarray(pred.decode_window(window, ref, progress, views=views), dtype=bool))
-                native = to_native(decoded, window)
+            logits = pred.decode_window_logits(window, ref, progress, views=views)
+            decoded = logits > 0
+            native = (probabilities_to_native(logits, window) if pred.window_policy.soft_resample
+                      else to_native(decoded, window))
             fg = clear_outside_image(native.numpy().copy(), window, hw)
             fg = hold_clicked_pixels(fg, clicks, window)
             touches = mask_touches_edges(fg, window, hw, pred.window_policy.stride)
