@@ -36,7 +36,7 @@ class DiskPredictor(Predictor):
         self.grow, self.shrink, self.encode, self.delay_s = grow, shrink, encode, delay_s
         self.decodes = 0
 
-    def decode_window_logits(self, window, ref, progress=None, views=True):
+    def decode_window_logits(self, window, ref, progress=None, views=True, plain=None):
         with self.lock:
             if self.encode:
                 super().decode_window_logits(window, ref, progress)
@@ -63,7 +63,7 @@ def as_logits(mask) -> torch.Tensor:
 
 def logits_of(decoder):
     """A bool-mask stand-in decoder made into a stand-in for `Predictor.decode_window_logits`."""
-    return lambda self, window, ref, progress=None, views=True: as_logits(decoder(self, window, ref, progress, views))
+    return lambda self, window, ref, progress=None, views=True, plain=None: as_logits(decoder(self, window, ref, progress, views))
 
 
 def component_decoder(self, window, ref, progress=None, views=True):

@@ -105,3 +105,36 @@ def test_a_first_click_on_a_window_too_wide_for_flipped_views_is_decoded_once():
     predictor.decode_window_logits = lambda *a, **k: calls.append(a[0]) or decode(*a, **k)
     predictor.new_session().add_click(140, 130, True)
     assert len(calls) == 1 and calls[0][1] - calls[0][0] == 512
+
+
+def _first_click(predictor: Predictor, image: np.ndarray, reuse: bool):
+    """(mask, model decodes, decode_window_logits calls as (window, views)) of one first click;
+    `reuse=False` withholds the one-view logits the session hands to the views decode."""
+    predictor.set_image(image)
+    calls, decodes = [], []
+    decode_logits, model_decode = predictor.decode_window_logits, predictor.model.decode
+
+    def spy(window, ref, progress=None, views=True, plain=None):
+        calls.append((window, views))
+        return decode_logits(window, ref, progress, views=views, plain=plain if reuse else None)
+
+    predictor.decode_window_logits = spy
+    predictor.model.decode = lambda *a, **k: decodes.append(1) or model_decode(*a, **k)
+    try:
+        result = predictor.new_session().add_click(200, 200, True)
+    finally:
+        del predictor.decode_window_logits, predictor.model.decode
+    return result.mask, len(decodes), calls
+
+
+def test_the_kept_window_of_a_first_click_decodes_only_its_flips_again():
+    # A large nucleus: a probe keeps a shrunk window, decoded first in one view to choose it.
+    image = _blobs(400, ellipses=((200, 200, 100, 90),))
+    predictor = Predictor(threads=1)
+    mask, decodes, calls = _first_click(predictor, image, reuse=True)
+    again, decodes_again, calls_again = _first_click(predictor, image, reuse=False)
+    kept = calls[-1][0]
+    assert calls[-1][1] and (kept, False) in calls  # the kept window: once one view, then views
+    assert calls == calls_again and 0.9 < mask.sum() / (np.pi * 100 * 90) < 1.1
+    # The same mask, with the plain view of the kept window decoded once instead of twice.
+    assert np.array_equal(mask, again) and decodes == decodes_again - 1

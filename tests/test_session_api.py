@@ -49,9 +49,9 @@ def _spy(predictor):
     calls = []
     decode = predictor.decode_window_logits
 
-    def spy(window, ref, progress=None, views=True):
+    def spy(window, ref, progress=None, views=True, plain=None):
         calls.append((window, ref.clone()))
-        return decode(window, ref, progress, views=views)
+        return decode(window, ref, progress, views=views, plain=plain)
 
     predictor.decode_window_logits = spy
     return calls
@@ -341,7 +341,7 @@ def test_clicked_pixels_always_take_their_label(model, monkeypatch):
     # A decoder that ignores clicks: all foreground, then all background.
     for value in (True, False):
         monkeypatch.setattr(predictor, "decode_window_logits",
-                            lambda window, ref, progress=None, views=True, v=value: torch.full(tuple(ref.shape), 8.0 if v else -8.0))
+                            lambda window, ref, progress=None, views=True, plain=None, v=value: torch.full(tuple(ref.shape), 8.0 if v else -8.0))
         session = predictor.new_session()
         session.add_click(40, 50)
         result = session.add_click(44, 52, positive=False)

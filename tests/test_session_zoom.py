@@ -24,7 +24,7 @@ def _record_grids(monkeypatch) -> list:
     grids = []
     decode = Predictor.decode_window_logits
     monkeypatch.setattr(Predictor, "decode_window_logits",
-                        lambda self, w, ref, progress=None, views=True: grids.append((w, tuple(ref.shape))) or decode(self, w, ref, views=views))
+                        lambda self, w, ref, progress=None, views=True, plain=None: grids.append((w, tuple(ref.shape))) or decode(self, w, ref, views=views, plain=plain))
     return grids
 
 

@@ -176,9 +176,9 @@ def test_random_model_tiled_window_equals_single_tile_decode():
     calls = []
     decode = tiled.decode_window_logits
 
-    def spy(window, ref, progress=None, views=True):
+    def spy(window, ref, progress=None, views=True, plain=None):
         calls.append((window, ref.clone()))
-        return decode(window, ref, progress, views=views)
+        return decode(window, ref, progress, views=views, plain=plain)
 
     tiled.decode_window_logits = spy
     result = tiled.new_session().add_click(96, 90)

@@ -65,7 +65,7 @@ class ComponentPredictor(DiskPredictor):
     """Mask = the bright (normalised > 0.5) component under the positive clicks: it depends on
     the normalisation, as a real model's does."""
 
-    def decode_window_logits(self, window, ref, progress=None, views=True):
+    def decode_window_logits(self, window, ref, progress=None, views=True, plain=None):
         with self.lock:
             self.decodes += 1
             return as_logits(component_decoder(self, window, ref))

@@ -333,10 +333,12 @@ class ObjectSession:
             return torch.full(size, fill, dtype=torch.uint8)
         return resample_to_window(st.ref, st.window, window, size, fill)
 
-    def _decode_growing(self, window: Box, clicks: tuple[Click, ...], repaint: bool, progress, views: bool = True):
+    def _decode_growing(self, window: Box, clicks: tuple[Click, ...], repaint: bool, progress, views: bool = True,
+                        plain: dict | None = None):
         """Decode `window`, growing it while the mask touches an inner edge; `views`: average
-        the policy's flipped views too. Returns (window, ref, decoded on the decoding grid,
-        native fg, grows)."""
+        the policy's flipped views too. `plain` maps window -> (ref, one-view logits): one-view
+        decodes are put there, and a decode with views takes its plain view from there when
+        window and ref match. Returns (window, ref, decoded on the decoding grid, native fg, grows)."""
         pred = self.predictor
         hw = pred.image_shape
         grows = 0
@@ -347,7 +349,11 @@ class ObjectSession:
                 # All clicks are re-painted: a grown window may newly contain part of an old disk.
                 cy, cx = to_decode_grid(window, size, c.y, c.x)
                 paint_click(ref, cy, cx, c.positive, pred.model.config.click_radius)
-            logits = pred.decode_window_logits(window, ref, progress, views=views)
+            known = plain.get(window) if plain is not None and views else None
+            known = known[1] if known is not None and torch.equal(known[0], ref) else None
+            logits = pred.decode_window_logits(window, ref, progress, views=views, plain=known)
+            if plain is not None and not views:
+                plain[window] = (ref.clone(), logits)
             decoded = logits > 0
             native = (probabilities_to_native(logits, window) if pred.window_policy.soft_resample
                       else to_native(decoded, window))
@@ -360,7 +366,7 @@ class ObjectSession:
             window, grows = bigger, grows + 1
 
     def _probe_large(self, focus: Box, window: Box, clicks: tuple[Click, ...], repaint: bool, progress,
-                     views: bool = True):
+                     views: bool = True, plain: dict | None = None):
         """First click: decode windows 2, 4, 8 times zoom_side wide (up to probe_levels), shrunk.
         Return the first decode (as _decode_growing gives it) whose mask shows an object large
         enough for a shrunk window; else None, and the native first window is decoded. That window
@@ -378,7 +384,7 @@ class ObjectSession:
             if probe == seen:
                 return None  # the image (or the cap) allows no wider window
             seen = probe
-            decoded = self._decode_growing(probe, clicks, repaint, progress, views)
+            decoded = self._decode_growing(probe, clicks, repaint, progress, views, plain)
             box = MaskResult(decoded[3], (decoded[0][0], decoded[0][2])).bbox
             if box is None:
                 continue
@@ -404,11 +410,13 @@ class ObjectSession:
         # A first click's probes and native window may be decoded in one view, only to choose
         # the window; the decode it keeps then gets the flipped views too (flip_probes=False).
         views = self._state.predicted or pred.window_policy.flip_probes
-        large = None if self._state.predicted else self._probe_large(focus, window, clicks, repaint, progress, views)
+        plain = {}  # one-view decodes, so that the kept window's views decode only its flips
+        large = (None if self._state.predicted
+                 else self._probe_large(focus, window, clicks, repaint, progress, views, plain))
         if large is not None:
             window, ref, decoded, fg, grows = large
         else:
-            window, ref, decoded, fg, grows = self._decode_growing(window, clicks, repaint, progress, views)
+            window, ref, decoded, fg, grows = self._decode_growing(window, clicks, repaint, progress, views, plain)
         refined = False
         if large is None and not self._state.predicted and pred.window_policy.refine_first:
             # First prediction: now the object's size is known. A small one is decoded again,
@@ -420,7 +428,7 @@ class ObjectSession:
                     window, ref, decoded, fg, more = self._decode_growing(small, clicks, repaint, progress)
                     grows, refined = grows + more, True
         if not views and not refined and pred.window_policy.flip_views(pred.window_policy.decode_size(window)):
-            window, ref, decoded, fg, more = self._decode_growing(window, clicks, repaint, progress)
+            window, ref, decoded, fg, more = self._decode_growing(window, clicks, repaint, progress, plain=plain)
             grows += more
         mask, offset = crop_to_image(fg, window, hw)
         result = MaskResult(

@@ -169,23 +169,29 @@ class Predictor:
         """Binary prediction (`decode_window_logits` > 0) for reference map `ref` of `window`."""
         return (self.decode_window_logits(window, ref, progress, views) > 0).numpy()
 
-    def decode_window_logits(self, window: Box, ref: torch.Tensor, progress=None, views: bool = True) -> torch.Tensor:
+    def decode_window_logits(self, window: Box, ref: torch.Tensor, progress=None, views: bool = True,
+                             plain: torch.Tensor | None = None) -> torch.Tensor:
         """Mask logits for reference map `ref` of `window`, on ref's grid: the window's
         own pixels (features from the tile cache), or a magnified grid (a small object's
         window, see WindowPolicy.decode_size; encoded on its own and kept for later clicks).
         A native window reaching past the image border is encoded on its own too, with zeros
         there as in training, instead of encoding whole tiles of nothing past the border.
-        `views`: also average the window policy's flipped views (WindowPolicy.flip_views)."""
+        `views`: also average the window policy's flipped views (WindowPolicy.flip_views).
+        `plain`: this window's one-view logits for this same `ref`, already decoded (a first
+        click's window-choosing decode): taken as they are instead of decoded again."""
         with self.lock, torch.inference_mode():
             size = tuple(ref.shape[-2:])
             hp, wp = self.window_policy.padded_extent(*self.image_shape)
             inside = window[0] >= 0 and window[2] >= 0 and window[1] <= hp and window[3] <= wp
-            if size == (window[1] - window[0], window[3] - window[2]) and inside:
-                feats = self.cache.window(*window, progress=progress)
-            else:
-                feats = self.cache.magnified(*window, size, progress=progress)
             ref = ref[None].long()
-            logits = self.model.decode(feats, ref, fast=True).logits[0, 0]
+            if plain is not None:
+                logits = plain
+            else:
+                if size == (window[1] - window[0], window[3] - window[2]) and inside:
+                    feats = self.cache.window(*window, progress=progress)
+                else:
+                    feats = self.cache.magnified(*window, size, progress=progress)
+                logits = self.model.decode(feats, ref, fast=True).logits[0, 0]
             flips = self.window_policy.flip_views(size) if views else []
             for flip in flips:
                 view = self.cache.magnified(*window, size, progress=progress, flip=flip)
