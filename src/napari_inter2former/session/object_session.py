@@ -349,8 +349,8 @@ class ObjectSession:
                 # All clicks are re-painted: a grown window may newly contain part of an old disk.
                 cy, cx = to_decode_grid(window, size, c.y, c.x)
                 paint_click(ref, cy, cx, c.positive, pred.model.config.click_radius)
-            known = plain.get(window) if plain is not None and views else None
-            known = known[1] if known is not None and torch.equal(known[0], ref) else None
+            earlier = plain.get(window) if plain is not None and views else None
+            known = earlier[1] if earlier is not None and torch.equal(earlier[0], ref) else None
             logits = pred.decode_window_logits(window, ref, progress, views=views, plain=known)
             if plain is not None and not views:
                 plain[window] = (ref.clone(), logits)
